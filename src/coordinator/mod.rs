@@ -1,0 +1,660 @@
+//! Rank 0's engine node: wires the sans-IO cores (scheduler, name node, UserView
+//! store) to the transport and to the script's Python thread. Requests arrive the
+//! same way from the script (a local channel) and from jobs on workers (MPI); each
+//! is answered at once or parked until the event it waits for (a job finishing, a
+//! path appearing, a key being set, workers registering).
+
+mod mapreduce;
+
+use crate::config::{self, Config};
+use crate::dfs::store::BlockStore;
+use crate::engine::{DataNode, Local, Node};
+use crate::namenode::journal::Journal;
+use crate::namenode::{NameError, NameNode, Record};
+use crate::protocol::*;
+use crate::scheduler::{Failure, Scheduler};
+use crate::transport::Transport;
+use crate::userview;
+use crossbeam_channel::Sender;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Who is waiting for a reply.
+#[derive(Clone)]
+pub enum Waiter {
+    Local(Sender<Reply>),
+    Remote(Rank, RequestId),
+}
+
+enum Phase {
+    Running,
+    Draining { deadline: Instant, waiter: Waiter },
+    ShuttingDown { deadline: Instant, waiter: Waiter, remaining: HashSet<Rank> },
+    Finished,
+}
+
+pub struct Coordinator {
+    config: Config,
+    rank_count: u32,
+    scheduler: Scheduler,
+    names: NameNode,
+    journal: Option<Journal>,
+    views: userview::Store,
+    data: DataNode,
+    workers: BTreeMap<Rank, WorkerInfo>,
+    held_blocks: HashMap<Rank, HashSet<BlockId>>,
+    functions: HashMap<FunctionId, Arc<Vec<u8>>>,
+    shipped: HashSet<(Rank, FunctionId)>,
+    job_waiters: HashMap<JobId, Vec<Waiter>>,
+    all_waiters: Vec<Waiter>,
+    path_waiters: HashMap<String, Vec<Waiter>>,
+    worker_waiters: Vec<(u32, Waiter)>,
+    uv_parked: HashMap<RequestId, Waiter>,
+    next_parked: RequestId,
+    pings: HashMap<u64, Waiter>,
+    next_ping: u64,
+    mapreduce: mapreduce::Runs,
+    phase: Phase,
+    dispatch_needed: bool,
+    started: Instant,
+}
+
+fn error_reply(kind: ErrorKind, message: impl Into<String>) -> Reply {
+    Reply::Error(kind, message.into())
+}
+
+fn name_error(error: NameError) -> Reply {
+    let kind = match &error {
+        NameError::Path(_) => ErrorKind::Value,
+        NameError::Exists(_) => ErrorKind::FileExists,
+        NameError::NotFound(_) => ErrorKind::FileNotFound,
+        NameError::IsDirectory(_) => ErrorKind::Os,
+    };
+    error_reply(kind, error.to_string())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+pub const USERVIEWS_FILE: &str = "userviews.bin";
+
+impl Coordinator {
+    pub fn new(config: Config, rank_count: u32, store: Arc<BlockStore>, transport: &Transport) -> std::io::Result<Coordinator> {
+        let mut names = NameNode::new();
+        let mut views = userview::Store::new(config.uv_value_limit_bytes, config.uv_total_limit_bytes);
+        let mut journal = None;
+        let mut held_blocks = HashMap::new();
+        if let Some(root) = &config.dfs_root {
+            let (opened, records) = Journal::open(root)?;
+            for record in records {
+                names.apply(record);
+            }
+            journal = Some(opened);
+            held_blocks.insert(0, store.held().into_iter().collect::<HashSet<_>>());
+            names.reset_replicas(&held_blocks);
+            if let Ok(bytes) = std::fs::read(root.join(USERVIEWS_FILE)) {
+                match decode_value(&bytes) {
+                    Ok(saved) => views.restore(saved),
+                    Err(error) => tracing::warn!("ignoring unreadable saved UserViews: {error}"),
+                }
+            }
+        }
+        Ok(Coordinator {
+            rank_count,
+            scheduler: Scheduler::new(),
+            names,
+            journal,
+            views,
+            data: DataNode::new(store, 0, transport.pool()),
+            workers: BTreeMap::new(),
+            held_blocks,
+            functions: HashMap::new(),
+            shipped: HashSet::new(),
+            job_waiters: HashMap::new(),
+            all_waiters: Vec::new(),
+            path_waiters: HashMap::new(),
+            worker_waiters: Vec::new(),
+            uv_parked: HashMap::new(),
+            next_parked: 1,
+            pings: HashMap::new(),
+            next_ping: 1,
+            mapreduce: mapreduce::Runs::default(),
+            phase: Phase::Running,
+            dispatch_needed: false,
+            started: Instant::now(),
+            config,
+        })
+    }
+
+    fn respond(&self, transport: &mut Transport, waiter: Waiter, reply: Reply) {
+        match waiter {
+            Waiter::Local(sender) => {
+                let _ = sender.send(reply);
+            }
+            Waiter::Remote(rank, id) => transport.send(rank, &Message::Reply { id, body: reply }),
+        }
+    }
+
+    fn journal(&mut self, records: &[Record]) -> Result<(), Reply> {
+        if let Some(journal) = &mut self.journal {
+            journal.append(records).map_err(|error| {
+                error_reply(ErrorKind::Os, format!("cannot write the DFS journal {}: {error}", journal.path().display()))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn handle_request(&mut self, transport: &mut Transport, waiter: Waiter, request: Request) {
+        let reply = match request {
+            Request::Ping => Reply::Pong,
+            Request::Workers => Reply::Workers(self.workers.values().cloned().collect()),
+            Request::WaitForWorkers(count) => {
+                if self.workers.len() as u32 >= count {
+                    Reply::Count(self.workers.len() as u64)
+                } else {
+                    self.worker_waiters.push((count, waiter));
+                    return;
+                }
+            }
+            Request::Submit(spec) => self.submit(spec),
+            Request::JobStatus(id) => match self.scheduler.status(id) {
+                Some(status) => Reply::Job(status),
+                None => error_reply(ErrorKind::Value, format!("no job with id {id}")),
+            },
+            Request::WaitJob(id) => match self.scheduler.status(id) {
+                Some(status) if status.state.is_terminal() => Reply::Job(status),
+                Some(_) => {
+                    self.job_waiters.entry(id).or_default().push(waiter);
+                    self.check_stalled(transport);
+                    return;
+                }
+                None => error_reply(ErrorKind::Value, format!("no job with id {id}")),
+            },
+            Request::WaitAll => {
+                if self.scheduler.all_finished() {
+                    self.failed_jobs()
+                } else {
+                    self.all_waiters.push(waiter);
+                    self.check_stalled(transport);
+                    return;
+                }
+            }
+            Request::Summary => Reply::Summary(self.scheduler.counts().to_vec(), self.workers.len() as u32),
+            Request::Uv(view, op) => {
+                let id = self.next_parked;
+                self.next_parked += 1;
+                let outcome = self.views.apply(id, &view, op);
+                for (parked, reply) in outcome.released {
+                    if let Some(parked_waiter) = self.uv_parked.remove(&parked) {
+                        self.respond(transport, parked_waiter, reply);
+                    }
+                }
+                match outcome.reply {
+                    Some(reply) => reply,
+                    None => {
+                        self.uv_parked.insert(id, waiter);
+                        return;
+                    }
+                }
+            }
+            Request::DfsLookup(path) => match self.names.lookup(&path) {
+                Ok(meta) => Reply::File(meta.clone()),
+                Err(error) => name_error(error),
+            },
+            Request::DfsList(prefix) => match self.names.list(&prefix) {
+                Ok(files) => Reply::Files(files),
+                Err(error) => name_error(error),
+            },
+            Request::DfsRemove(path, recursive) => self.remove(transport, &path, recursive),
+            Request::DfsWait(path) => match self.names.lookup(&path) {
+                Ok(meta) => Reply::File(meta.clone()),
+                Err(NameError::NotFound(normalized)) => {
+                    self.path_waiters.entry(normalized).or_default().push(waiter);
+                    return;
+                }
+                Err(error) => name_error(error),
+            },
+            Request::DfsCheckNew(path) => match crate::dfs::normalize(&path) {
+                Ok(path) if self.names.exists(&path) => name_error(NameError::Exists(path)),
+                Ok(_) => Reply::Ok,
+                Err(error) => name_error(NameError::Path(error)),
+            },
+            Request::DfsCommit(staged) => match self.commit(transport, vec![staged]) {
+                Ok(()) => Reply::Ok,
+                Err(reply) => reply,
+            },
+            Request::MapReduce(spec) => {
+                if self.workers.is_empty() && self.rank_count <= 1 {
+                    error_reply(ErrorKind::Runtime, "map-reduce needs workers: start with mpirun -n 2 or more, or --workers N")
+                } else {
+                    self.functions.entry(spec.function).or_insert_with(|| Arc::new(spec.function_bytes.clone()));
+                    self.mapreduce.start(spec, waiter);
+                    self.pump_mapreduce(transport);
+                    self.deliver_mapreduce(transport);
+                    return;
+                }
+            }
+            Request::AddWorkers(_) => error_reply(
+                ErrorKind::Runtime,
+                "add_workers is not available in this run: start the run with the workers it needs (mpirun -n N, srun -n N, or --workers N)",
+            ),
+            Request::PingRank(rank) => {
+                if !self.workers.contains_key(&rank) {
+                    error_reply(ErrorKind::Value, format!("rank {rank} is not a registered worker"))
+                } else {
+                    let id = self.next_ping;
+                    self.next_ping += 1;
+                    self.pings.insert(id, waiter);
+                    transport.send(rank, &Message::Ping(id));
+                    return;
+                }
+            }
+            Request::Drain(grace_ms) => {
+                self.scheduler.drain();
+                self.phase = Phase::Draining { deadline: Instant::now() + Duration::from_millis(grace_ms), waiter };
+                return;
+            }
+            Request::Shutdown => {
+                self.begin_shutdown(transport, waiter);
+                return;
+            }
+        };
+        self.respond(transport, waiter, reply);
+    }
+
+    fn submit(&mut self, mut spec: JobSpec) -> Reply {
+        for list in [&mut spec.inputs, &mut spec.outputs] {
+            for path in list.iter_mut() {
+                match crate::dfs::normalize(path) {
+                    Ok(normalized) => *path = normalized,
+                    Err(error) => return error_reply(ErrorKind::Value, format!("job {}: {error}", spec.name)),
+                }
+            }
+        }
+        if !spec.function_bytes.is_empty() {
+            let bytes = std::mem::take(&mut spec.function_bytes);
+            self.functions.entry(spec.function).or_insert_with(|| Arc::new(bytes));
+        }
+        if !self.functions.contains_key(&spec.function) {
+            return error_reply(ErrorKind::Runtime, format!("job {}: its function was never sent to the scheduler", spec.name));
+        }
+        let names = &self.names;
+        let resume = self.journal.is_some();
+        match self.scheduler.submit(spec, &|path| names.exists(path), resume) {
+            Ok((id, state)) => {
+                self.dispatch_needed = true;
+                Reply::Submitted(id, state)
+            }
+            Err(error) => {
+                let kind = match error {
+                    crate::scheduler::SubmitError::TooBig { .. } => ErrorKind::Value,
+                    _ => ErrorKind::Value,
+                };
+                error_reply(kind, error.to_string())
+            }
+        }
+    }
+
+    fn failed_jobs(&self) -> Reply {
+        let failed = (1..=self.scheduler.total())
+            .filter_map(|id| self.scheduler.status(id))
+            .filter(|s| matches!(s.state, JobState::Failed | JobState::Cancelled))
+            .map(|mut s| {
+                s.value = Vec::new();
+                s
+            })
+            .collect();
+        Reply::JobsFinished(failed)
+    }
+
+    /// Commits staged files atomically (all or none), journals them, wakes waiters.
+    fn commit(&mut self, transport: &mut Transport, files: Vec<StagedFile>) -> Result<(), Reply> {
+        let mut seen = HashSet::new();
+        for file in &files {
+            let path = crate::dfs::normalize(&file.path).map_err(|e| name_error(NameError::Path(e)))?;
+            if self.names.exists(&path) || !seen.insert(path.clone()) {
+                return Err(name_error(NameError::Exists(path)));
+            }
+        }
+        let now = now_ms();
+        let mut records = Vec::new();
+        for file in files {
+            records.push(self.names.commit(file, now).map_err(name_error)?);
+        }
+        self.journal(&records)?;
+        for record in records {
+            if let Record::Commit(meta) = record {
+                self.replicate(transport, &meta);
+                self.scheduler.path_committed(&meta.path);
+                self.dispatch_needed = true;
+                for waiter in self.path_waiters.remove(&meta.path).unwrap_or_default() {
+                    self.respond(transport, waiter, Reply::File(meta.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends further replicas of newly committed blocks to other ranks (hosts first).
+    fn replicate(&mut self, transport: &mut Transport, meta: &FileMeta) {
+        if self.config.replication <= 1 {
+            return;
+        }
+        let mut ranks: Vec<(Rank, String)> = self.workers.values().map(|w| (w.rank, w.host.clone())).collect();
+        ranks.push((0, crate::topology::hostname()));
+        for block in &meta.blocks {
+            for target in self.names.choose_replicas(block, self.config.replication as usize, &ranks) {
+                let Some(&holder) = block.replicas.first() else { continue };
+                if holder == 0 {
+                    match self.data.store.read(block.id, block.crc32c) {
+                        Ok(bytes) => {
+                            transport.send(target, &Message::PutBlock { id: 0, block: block.id, len: block.len, crc32c: block.crc32c });
+                            if block.len > 0 {
+                                transport.send_data(target, Arc::new(bytes));
+                            }
+                        }
+                        Err(error) => tracing::warn!("cannot replicate {}: {error}", meta.path),
+                    }
+                } else {
+                    transport.send(holder, &Message::Replicate { block: block.id, crc32c: block.crc32c, len: block.len, to: target });
+                }
+                let record = Record::AddReplica(meta.path.clone(), block.id, target);
+                if let Err(Reply::Error(_, message)) = self.journal(std::slice::from_ref(&record)) {
+                    tracing::error!("{message}");
+                }
+                self.names.apply(record);
+            }
+        }
+    }
+
+    fn remove(&mut self, transport: &mut Transport, path: &str, recursive: bool) -> Reply {
+        let (removed, records) = match self.names.remove(path, recursive) {
+            Ok(result) => result,
+            Err(error) => return name_error(error),
+        };
+        if let Err(reply) = self.journal(&records) {
+            return reply;
+        }
+        let mut by_rank: HashMap<Rank, Vec<BlockId>> = HashMap::new();
+        for block in removed.iter().flat_map(|meta| &meta.blocks) {
+            for rank in &block.replicas {
+                by_rank.entry(*rank).or_default().push(block.id);
+            }
+        }
+        for (rank, blocks) in by_rank {
+            if rank == 0 {
+                blocks.iter().for_each(|block| self.data.store.remove(*block));
+            } else if self.workers.contains_key(&rank) {
+                transport.send(rank, &Message::DeleteBlocks(blocks));
+            }
+        }
+        Reply::Count(removed.len() as u64)
+    }
+
+    fn dispatch(&mut self, transport: &mut Transport) {
+        self.dispatch_needed = false;
+        let names = &self.names;
+        let plan = self.scheduler.dispatch(&|paths| names.bytes_by_rank(paths));
+        for (rank, jobs) in plan {
+            let tasks: Vec<Task> = jobs.into_iter().map(|id| self.job_task(rank, id)).collect();
+            transport.send(rank, &Message::Tasks(tasks));
+        }
+    }
+
+    fn function_bytes_for(&mut self, rank: Rank, function: FunctionId) -> Vec<u8> {
+        if self.shipped.insert((rank, function)) {
+            self.functions.get(&function).map(|b| b.as_ref().clone()).unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn job_task(&mut self, rank: Rank, id: JobId) -> Task {
+        let function = self.scheduler.spec(id).function;
+        let function_bytes = self.function_bytes_for(rank, function);
+        let job = self.scheduler.job(id).expect("dispatched job exists");
+        Task::Job {
+            job: id,
+            attempt: job.attempts,
+            name: job.spec.name.clone(),
+            function,
+            function_bytes,
+            arguments: job.spec.arguments.clone(),
+            inputs: job.spec.inputs.clone(),
+            outputs: job.spec.outputs.clone(),
+            timeout_ms: job.spec.timeout_ms,
+        }
+    }
+
+    fn on_results(&mut self, transport: &mut Transport, from: Rank, results: Vec<TaskResult>) {
+        for result in results {
+            if let Some((run, chunk)) = result.chunk {
+                self.mapreduce.finished(run, chunk, from, result.outcome);
+                continue;
+            }
+            self.on_job_result(transport, from, result);
+        }
+        self.deliver_mapreduce(transport);
+        self.pump_mapreduce(transport);
+        self.dispatch_needed = true;
+    }
+
+    fn on_job_result(&mut self, transport: &mut Transport, from: Rank, result: TaskResult) {
+        let outcome = match result.outcome {
+            TaskOutcome::Success { value } => match self.commit(transport, result.files.clone()) {
+                Ok(()) => Ok(value),
+                Err(Reply::Error(_, message)) => Err(Failure { error_type: "FileExistsError".into(), message }),
+                Err(_) => Err(Failure { error_type: "OSError".into(), message: "commit failed".into() }),
+            },
+            TaskOutcome::Failure { error_type, message, traceback } => {
+                let message = if traceback.is_empty() { message } else { traceback };
+                Err(Failure { error_type, message })
+            }
+        };
+        match outcome {
+            Ok(value) => self.scheduler.succeeded(result.job, result.attempt, value),
+            Err(failure) => {
+                let staged: Vec<BlockId> = result.files.iter().flat_map(|f| f.blocks.iter().map(|b| b.id)).collect();
+                if !staged.is_empty() {
+                    transport.send(from, &Message::DeleteBlocks(staged));
+                }
+                self.scheduler.failed(result.job, result.attempt, failure);
+            }
+        }
+    }
+
+    fn pump_mapreduce(&mut self, transport: &mut Transport) {
+        let ranks: Vec<Rank> = self.workers.keys().copied().collect();
+        for (rank, task) in self.mapreduce.next_tasks(&ranks) {
+            let mut task = task;
+            if let Task::Chunk { function, function_bytes, .. } = &mut task {
+                *function_bytes = self.function_bytes_for(rank, *function);
+            }
+            transport.send(rank, &Message::Tasks(vec![task]));
+        }
+    }
+
+    fn deliver_mapreduce(&mut self, transport: &mut Transport) {
+        self.mapreduce.deliver(&mut |waiter, reply| match waiter {
+            Waiter::Local(sender) => {
+                let _ = sender.send(reply);
+            }
+            Waiter::Remote(rank, id) => transport.send(rank, &Message::Reply { id, body: reply }),
+        });
+    }
+
+    /// Answers everyone waiting on jobs that have finished.
+    fn notify_finished(&mut self, transport: &mut Transport) {
+        for id in self.scheduler.take_finished() {
+            if let Some(waiters) = self.job_waiters.remove(&id) {
+                let status = self.scheduler.status(id).expect("finished job exists");
+                for waiter in waiters {
+                    self.respond(transport, waiter, Reply::Job(status.clone()));
+                }
+            }
+        }
+        if self.scheduler.all_finished() && !self.all_waiters.is_empty() {
+            let reply = self.failed_jobs();
+            for waiter in std::mem::take(&mut self.all_waiters) {
+                self.respond(transport, waiter, reply.clone());
+            }
+        }
+    }
+
+    /// The no-hang rule: while the script waits and nothing can make progress,
+    /// fail what can never run.
+    fn check_stalled(&mut self, transport: &mut Transport) {
+        let waiting = !self.all_waiters.is_empty() || !self.job_waiters.is_empty();
+        if !waiting || self.dispatch_needed {
+            return;
+        }
+        let names = &self.names;
+        self.scheduler.fail_unsatisfiable(&|path| names.exists(path));
+        let expected_workers = self.rank_count.saturating_sub(1);
+        if self.workers.len() as u32 >= expected_workers && self.scheduler.running() == 0 && self.scheduler.ready_len() > 0 {
+            let reason = if self.workers.is_empty() {
+                "this run has no workers to run jobs: start with mpirun -n 2 or more, srun -n 2 or more, or --workers N".to_string()
+            } else {
+                "no worker of this run has the cores, memory or GPUs this job asks for".to_string()
+            };
+            self.scheduler.fail_unplaceable(&reason);
+        }
+        self.notify_finished(transport);
+    }
+
+    fn on_hello(&mut self, transport: &mut Transport, from: Rank, version: u32, info: WorkerInfo, held: Vec<BlockId>) {
+        if version != PROTOCOL_VERSION {
+            tracing::error!("rank {from} speaks protocol {version}, this scheduler {PROTOCOL_VERSION}: it is not used");
+            transport.send(from, &Message::Shutdown);
+            return;
+        }
+        self.scheduler.worker_joined(from, Resources { cores: info.cores, memory_bytes: info.memory_bytes, gpus: info.gpus });
+        self.workers.insert(from, info);
+        if self.journal.is_some() {
+            self.held_blocks.insert(from, held.into_iter().collect());
+            self.names.reset_replicas(&self.held_blocks);
+        }
+        let count = self.workers.len() as u32;
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.worker_waiters).into_iter().partition(|(n, _)| *n <= count);
+        self.worker_waiters = waiting;
+        for (_, waiter) in ready {
+            self.respond(transport, waiter, Reply::Count(count as u64));
+        }
+        self.dispatch_needed = true;
+        self.pump_mapreduce(transport);
+    }
+
+    fn begin_shutdown(&mut self, transport: &mut Transport, waiter: Waiter) {
+        self.save_views();
+        let remaining: HashSet<Rank> = (1..self.rank_count).collect();
+        for rank in &remaining {
+            transport.send(*rank, &Message::Shutdown);
+        }
+        let deadline = Instant::now() + Duration::from_millis(config::SHUTDOWN_TIMEOUT_MS);
+        self.phase = Phase::ShuttingDown { deadline, waiter, remaining };
+    }
+
+    fn save_views(&self) {
+        let Some(root) = &self.config.dfs_root else { return };
+        let bytes = encode_value(&self.views.snapshot());
+        let temporary: PathBuf = root.join(format!("{USERVIEWS_FILE}.tmp"));
+        let saved = std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, root.join(USERVIEWS_FILE)));
+        if let Err(error) = saved {
+            tracing::error!("cannot save UserViews under {}: {error}", root.display());
+        }
+    }
+
+    /// Whether every rank said goodbye (false after the deadline: the caller aborts).
+    pub fn clean_exit(&self) -> bool {
+        matches!(self.phase, Phase::Finished)
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+impl Node for Coordinator {
+    fn on_local(&mut self, transport: &mut Transport, local: Local) {
+        match local {
+            Local::Call(request, sender) => self.handle_request(transport, Waiter::Local(sender), request),
+            Local::ReadBlock(path, meta, reply) => self.data.read(transport, path, meta, reply),
+            Local::Result(_) => tracing::error!("rank 0 runs no tasks"),
+            Local::RawPingPong(peer, count, reply) => {
+                transport.send(peer, &Message::RawPingPong { count });
+                let _ = reply.send(transport.raw_ping_pong(peer, count, true));
+            }
+        }
+    }
+
+    fn on_message(&mut self, transport: &mut Transport, from: Rank, message: Message) {
+        let Some(message) = self.data.on_message(transport, from, message) else { return };
+        match message {
+            Message::Hello { protocol_version, info, held_blocks } => self.on_hello(transport, from, protocol_version, info, held_blocks),
+            Message::Request { id, body } => self.handle_request(transport, Waiter::Remote(from, id), body),
+            Message::Results(results) => self.on_results(transport, from, results),
+            Message::Pong(id) => {
+                if let Some(waiter) = self.pings.remove(&id) {
+                    self.respond(transport, waiter, Reply::Pong);
+                }
+            }
+            Message::PutAck { error: Some(error), .. } => tracing::error!("{error}"),
+            Message::PutAck { error: None, .. } => {}
+            Message::Bye => {
+                if let Phase::ShuttingDown { remaining, .. } = &mut self.phase {
+                    remaining.remove(&from);
+                }
+            }
+            other => tracing::error!("unexpected message from rank {from}: {other:?}"),
+        }
+    }
+
+    fn on_data(&mut self, transport: &mut Transport, from: Rank, bytes: Vec<u8>) {
+        if self.data.on_data(transport, from, bytes).is_some() {
+            tracing::error!("rank {from} sent a payload nobody expected");
+        }
+    }
+
+    fn tick(&mut self, transport: &mut Transport, now: Instant) -> bool {
+        let mut busy = false;
+        if self.dispatch_needed {
+            self.dispatch(transport);
+            busy = true;
+        }
+        if busy || self.scheduler.has_finished() {
+            self.notify_finished(transport);
+            self.check_stalled(transport);
+            if self.dispatch_needed {
+                self.dispatch(transport);
+            }
+        }
+        match std::mem::replace(&mut self.phase, Phase::Finished) {
+            Phase::Draining { deadline, waiter } if self.scheduler.running() == 0 || now >= deadline => {
+                let reply = Reply::Count(self.scheduler.running() as u64);
+                self.respond(transport, waiter, reply);
+                self.phase = Phase::Running;
+            }
+            Phase::ShuttingDown { remaining, waiter, .. } if remaining.is_empty() => {
+                self.respond(transport, waiter, Reply::Ok);
+                self.phase = Phase::Finished;
+            }
+            Phase::ShuttingDown { deadline, waiter, remaining } if now >= deadline => {
+                tracing::error!("ranks {remaining:?} did not stop within {} ms", config::SHUTDOWN_TIMEOUT_MS);
+                self.respond(transport, waiter, Reply::Error(ErrorKind::Runtime, format!("ranks {remaining:?} did not stop")));
+                self.phase = Phase::Finished;
+                transport.abort(1);
+            }
+            phase => self.phase = phase,
+        }
+        busy
+    }
+
+    fn finished(&self) -> bool {
+        matches!(self.phase, Phase::Finished)
+    }
+}

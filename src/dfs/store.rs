@@ -1,0 +1,192 @@
+//! A rank's block store: one file per block replica under `<root>/rank-<r>/`,
+//! written through and read back with memory maps. The only module that uses
+//! memmap2. Thread-safe (it is only files): the engine thread serves remote reads
+//! from it while a job on the same rank reads and writes local blocks directly.
+//!
+//! Checksums are checked on both sides of persistence: the CRC32C of a block is
+//! computed before it is written and verified on every read.
+
+use crate::protocol::{BlockId, Rank};
+use memmap2::{Mmap, MmapMut};
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("block {block:016x} is not stored on rank {rank}")]
+    Missing { block: BlockId, rank: Rank },
+    #[error("block {block:016x} failed its checksum on rank {rank} (stored {found:08x}, expected {expected:08x})")]
+    Corrupt { block: BlockId, rank: Rank, expected: u32, found: u32 },
+    #[error("block {block:016x} on rank {rank}: {source}")]
+    Io { block: BlockId, rank: Rank, #[source] source: std::io::Error },
+}
+
+/// A block's bytes, memory-mapped (or empty for a zero-length block).
+pub enum BlockBytes {
+    Mapped(Mmap),
+    Empty,
+}
+
+impl AsRef<[u8]> for BlockBytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            BlockBytes::Mapped(map) => map,
+            BlockBytes::Empty => &[],
+        }
+    }
+}
+
+pub struct BlockStore {
+    dir: PathBuf,
+    rank: Rank,
+}
+
+pub fn crc32c(bytes: &[u8]) -> u32 {
+    crc32c::crc32c(bytes)
+}
+
+pub fn block_file_name(block: BlockId) -> String {
+    format!("{block:016x}.blk")
+}
+
+pub fn rank_dir(root: &Path, rank: Rank) -> PathBuf {
+    root.join(format!("rank-{rank}"))
+}
+
+impl BlockStore {
+    pub fn open(root: &Path, rank: Rank) -> std::io::Result<BlockStore> {
+        let dir = rank_dir(root, rank);
+        fs::create_dir_all(&dir)?;
+        // Leftovers of a write cut off by a crash are never referenced: remove them.
+        for entry in fs::read_dir(&dir)?.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".tmp") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(BlockStore { dir, rank })
+    }
+
+    pub fn rank(&self) -> Rank {
+        self.rank
+    }
+
+    fn path(&self, block: BlockId) -> PathBuf {
+        self.dir.join(block_file_name(block))
+    }
+
+    fn io(&self, block: BlockId) -> impl Fn(std::io::Error) -> StoreError + '_ {
+        move |source| StoreError::Io { block, rank: self.rank, source }
+    }
+
+    /// Writes a block through a memory map, then renames it into place, so a block
+    /// file is either absent or complete. Returns its checksum.
+    pub fn write(&self, block: BlockId, bytes: &[u8]) -> Result<u32, StoreError> {
+        let crc = crc32c(bytes);
+        let temporary = self.dir.join(format!("{block:016x}.tmp"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temporary)
+            .map_err(self.io(block))?;
+        if !bytes.is_empty() {
+            file.set_len(bytes.len() as u64).map_err(self.io(block))?;
+            // SAFETY: the file was just created by us and is not shared while mapped.
+            let mut map = unsafe { MmapMut::map_mut(&file) }.map_err(self.io(block))?;
+            map.copy_from_slice(bytes);
+            map.flush().map_err(self.io(block))?;
+        }
+        fs::rename(&temporary, self.path(block)).map_err(self.io(block))?;
+        Ok(crc)
+    }
+
+    /// Maps a block and verifies its checksum.
+    pub fn read(&self, block: BlockId, expected_crc: u32) -> Result<BlockBytes, StoreError> {
+        self.read_with(block, Some(expected_crc))
+    }
+
+    /// Maps a block without verifying it: for serving a remote reader, who checks
+    /// what arrives against the name node's checksum.
+    pub fn read_unchecked(&self, block: BlockId) -> Result<BlockBytes, StoreError> {
+        self.read_with(block, None)
+    }
+
+    fn read_with(&self, block: BlockId, expected_crc: Option<u32>) -> Result<BlockBytes, StoreError> {
+        let file = match File::open(self.path(block)) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Missing { block, rank: self.rank })
+            }
+            Err(error) => return Err(self.io(block)(error)),
+        };
+        let len = file.metadata().map_err(self.io(block))?.len();
+        let bytes = if len == 0 {
+            BlockBytes::Empty
+        } else {
+            // SAFETY: block files are immutable once renamed into place.
+            BlockBytes::Mapped(unsafe { Mmap::map(&file) }.map_err(self.io(block))?)
+        };
+        if let Some(expected) = expected_crc {
+            let found = crc32c(bytes.as_ref());
+            if found != expected {
+                return Err(StoreError::Corrupt { block, rank: self.rank, expected, found });
+            }
+        }
+        Ok(bytes)
+    }
+
+    pub fn remove(&self, block: BlockId) {
+        let _ = fs::remove_file(self.path(block));
+    }
+
+    /// Every block held here (reported to the name node at start).
+    pub fn held(&self) -> Vec<BlockId> {
+        let Ok(entries) = fs::read_dir(&self.dir) else { return Vec::new() };
+        entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                u64::from_str_radix(name.strip_suffix(".blk")?, 16).ok()
+            })
+            .collect()
+    }
+}
+
+/// A fresh block id: random, so ids from different ranks and runs never collide.
+pub fn new_block_id() -> BlockId {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_round_trip_and_corruption_is_caught() {
+        let root = tempfile::tempdir().unwrap();
+        let store = BlockStore::open(root.path(), 3).unwrap();
+        let crc = store.write(7, b"hello").unwrap();
+        assert_eq!(store.read(7, crc).unwrap().as_ref(), b"hello");
+        let path = rank_dir(root.path(), 3).join(block_file_name(7));
+        fs::write(&path, b"hellp").unwrap();
+        assert!(matches!(store.read(7, crc), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(store.read(8, 0), Err(StoreError::Missing { .. })));
+        assert_eq!(store.held(), vec![7]);
+    }
+
+    #[test]
+    fn empty_blocks_work() {
+        let root = tempfile::tempdir().unwrap();
+        let store = BlockStore::open(root.path(), 0).unwrap();
+        let crc = store.write(1, b"").unwrap();
+        assert!(store.read(1, crc).unwrap().as_ref().is_empty());
+    }
+}
