@@ -15,7 +15,7 @@ use std::path::PathBuf;
 )]
 pub struct RunArgs {
     /// After SCRIPT (or with none), a Python prompt on rank 0.
-    #[arg(short, long, env = "VESPER_INTERACTIVE")]
+    #[arg(short, long, env = "VESPER_INTERACTIVE", value_parser = clap::builder::FalseyValueParser::new())]
     pub interactive: bool,
     /// Workers to spawn when started without mpirun or srun (default: one per core).
     #[arg(long, env = "VESPER_WORKERS", value_parser = clap::value_parser!(u32).range(0..=4096))]
@@ -45,7 +45,7 @@ pub struct RunArgs {
     #[arg(long, env = "VESPER_REPORT")]
     pub report: Option<PathBuf>,
     /// No progress line.
-    #[arg(long, env = "VESPER_QUIET")]
+    #[arg(long, env = "VESPER_QUIET", value_parser = clap::builder::FalseyValueParser::new())]
     pub quiet: bool,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, env = "VESPER_LOG_LEVEL", default_value = "warn")]

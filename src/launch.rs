@@ -14,6 +14,7 @@ use crate::topology;
 use crate::transport::{self, BufferPool, Transport};
 use crate::worker::WorkerNode;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
 /// Exit status for bad usage (as clap uses).
@@ -173,12 +174,34 @@ fn engine_main(
         let mut node = WorkerNode::new(DataNode::new(store, rank, pool), tasks);
         engine::run(&mut transport, &mut node, &locals);
     }
+    // MPI_Finalize waits for every rank and the launcher; if the launcher is gone
+    // (mpirun killed) it would wait forever. No rank may be left running.
+    std::thread::spawn(|| {
+        std::thread::sleep(FINALIZE_TIMEOUT);
+        exit_now(EXIT_STATUS.load(Ordering::SeqCst));
+    });
     drop(transport);
     if rank != 0 {
         // A worker whose Python thread is stuck in a job must still leave.
-        std::thread::sleep(std::time::Duration::from_secs(2));
-        std::process::exit(0);
+        std::thread::spawn(|| {
+            std::thread::sleep(FINALIZE_TIMEOUT);
+            exit_now(0);
+        });
     }
+}
+
+/// How long finalising MPI (and a worker's last job) may take before the rank leaves anyway.
+const FINALIZE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The status rank 0 will exit with, known before MPI is finalised.
+pub static EXIT_STATUS: AtomicI32 = AtomicI32::new(0);
+
+fn exit_now(status: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: _exit ends the process at once; nothing else is needed.
+    unsafe { libc::_exit(status) }
 }
 
 /// `vesper info`: what this node looks like and how local ranks would be pinned.

@@ -130,7 +130,7 @@ fn is_stop(py: Python<'_>, error: &PyErr) -> bool {
 }
 
 fn interact(py: Python<'_>) -> ScriptEnd {
-    let code = c"import code, sys, __main__\ntry:\n    import readline\nexcept ImportError:\n    pass\ncode.interact(banner='vesper %s: rank 0 of %d; end input (Ctrl-D) to finish' % (__import__('vesper').__version__, __import__('vesper').size()), local=__main__.__dict__, exitmsg='')\n";
+    let code = c"import code, sys, __main__\n__main__.__dict__.setdefault('vesper', __import__('vesper'))\ntry:\n    import readline\nexcept ImportError:\n    pass\ncode.interact(banner='vesper %s: rank 0 of %d; end input (Ctrl-D) to finish' % (__import__('vesper').__version__, __import__('vesper').size()), local=__main__.__dict__, exitmsg='')\n";
     match py.run(code, None, None) {
         Ok(()) => ScriptEnd::Finished,
         Err(error) => classify(py, error),
@@ -200,19 +200,21 @@ fn finish_run(end: ScriptEnd) -> i32 {
             eprintln!("vesper: stopped");
         }
     }
-    match runtime.engine.call(Request::Shutdown).recv_timeout(Duration::from_secs(30)) {
-        Ok(Reply::Error(ErrorKind::Runtime, message)) => eprintln!("vesper: {message}"),
-        Err(_) => eprintln!("vesper: the engine did not confirm shutdown"),
-        _ => {}
-    }
-    match end {
+    let status = match end {
         ScriptEnd::Stopped => 3,
         _ if stopped => 3,
         ScriptEnd::Raised => 1,
         ScriptEnd::Exit(code) if code != 0 => code,
         _ if jobs_failed => 1,
         _ => 0,
+    };
+    crate::launch::EXIT_STATUS.store(status, std::sync::atomic::Ordering::SeqCst);
+    match runtime.engine.call(Request::Shutdown).recv_timeout(Duration::from_secs(30)) {
+        Ok(Reply::Error(ErrorKind::Runtime, message)) => eprintln!("vesper: {message}"),
+        Err(_) => eprintln!("vesper: the engine did not confirm shutdown"),
+        _ => {}
     }
+    status
 }
 
 pub fn run_worker() {

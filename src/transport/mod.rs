@@ -125,6 +125,10 @@ impl Transport {
     /// Starts MPI. A singleton with `spawn_workers > 0` spawns that many copies of
     /// this binary (with the same arguments) and merges with them.
     pub fn start(spawn_workers: u32) -> Result<Transport, TransportError> {
+        // Open MPI's helper daemon (started for a singleton that spawns) forwards
+        // standard input to the first child, stealing the prompt's input: let it
+        // inherit /dev/null instead, and give the real input back afterwards.
+        let stdin = StdinGuard::hide(spawn_workers > 0 && !launched_by_launcher());
         let (universe, threading) =
             mpi::initialize_with_threading(mpi::Threading::Multiple).ok_or(TransportError::Init)?;
         let world = universe.world();
@@ -136,6 +140,7 @@ impl Transport {
             let launch = if launched_by_launcher() { Launch::Launcher } else { Launch::Singleton };
             (world.duplicate(), launch)
         };
+        drop(stdin);
         let node = comm.split_shared(0);
         let transport = Transport {
             rank: comm.rank() as Rank,
@@ -299,6 +304,42 @@ impl Transport {
     /// Stops every rank of the run at once; used only when an orderly shutdown failed.
     pub fn abort(&self, code: i32) -> ! {
         self.comm.abort(code)
+    }
+}
+
+/// Standard input swapped for /dev/null while MPI starts its helpers.
+struct StdinGuard {
+    saved: Option<i32>,
+}
+
+impl StdinGuard {
+    fn hide(active: bool) -> StdinGuard {
+        if !active {
+            return StdinGuard { saved: None };
+        }
+        // SAFETY: plain descriptor calls; the saved descriptor is restored on drop.
+        unsafe {
+            let saved = libc::dup(0);
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+            if saved < 0 || null < 0 {
+                return StdinGuard { saved: None };
+            }
+            libc::dup2(null, 0);
+            libc::close(null);
+            StdinGuard { saved: Some(saved) }
+        }
+    }
+}
+
+impl Drop for StdinGuard {
+    fn drop(&mut self) {
+        if let Some(saved) = self.saved {
+            // SAFETY: restores the descriptor saved by `hide`.
+            unsafe {
+                libc::dup2(saved, 0);
+                libc::close(saved);
+            }
+        }
     }
 }
 

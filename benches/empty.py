@@ -1,0 +1,1 @@
+"""startup: an empty script (vesper's start and clean shutdown, nothing else)."""
