@@ -1,0 +1,61 @@
+//! Jobs: the DAG, failures, the no-hang rule, resume after kill -9.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+#[test]
+fn the_job_contract_holds_under_mpirun() {
+    let _serial = serial();
+    let output = mpirun(4, &[&script_arg("jobs_contract.py")], 300);
+    output.assert_status(1); // the failing scenarios make the run's status 1
+    for line in ["diamond", "fan-out fan-in", "chain", "retry", "timeout", "missing input", "duplicate outputs",
+        "permission and missing output", "unpicklable", "oversized", "nested", "all"] {
+        output.assert_stdout_has(&format!("OK {line}"));
+    }
+    output.assert_stdout_has("[talker#").assert_stdout_has("hello from a job");
+    output.assert_stderr_has(" failed, ");
+}
+
+#[test]
+fn a_final_failure_cancels_dependants_and_exits_1() {
+    let _serial = serial();
+    let output = mpirun(3, &[&script_arg("jobs_failure.py")], 120);
+    output.assert_status(1);
+    output.assert_stdout_has("JobsFailed 3").assert_stdout_has("states failed cancelled cancelled done");
+    output.assert_stderr_has("4 jobs: 1 done, 1 failed, 2 cancelled, 0 skipped");
+}
+
+#[test]
+fn jobs_run_with_spawned_workers_too() {
+    let _serial = serial();
+    let output = alone(&["--workers", "2", &script_arg("jobs_failure.py")], 120);
+    output.assert_status(1).assert_stdout_has("states failed cancelled cancelled done");
+}
+
+#[test]
+fn a_killed_run_resumes_on_a_persistent_root() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("dfs").display().to_string();
+    let ready = dir.path().join("ready");
+    let script = script_arg("resume.py");
+    let mut first = mpirun_command(3, &["--dfs-root", &root, &script, "first"]);
+    first.env("VESPER_TEST_READY_FILE", &ready);
+    let killer_ready = ready.clone();
+    let killer = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        while !killer_ready.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // kill -9 every rank of the run (and its launcher).
+        let _ = std::process::Command::new("pkill").args(["-KILL", "-f", "resume.py first"]).status();
+    });
+    let output = run(first, Duration::from_secs(120), None);
+    killer.join().unwrap();
+    assert_ne!(output.status, 0);
+    output.assert_stdout_has("parts written");
+    let second = mpirun(3, &["--dfs-root", &root, &script, "second"], 120);
+    second.assert_status(0).assert_stdout_has("skipped 6").assert_stdout_has("total 15");
+    second.assert_stderr_has("7 jobs: 1 done, 0 failed, 0 cancelled, 6 skipped");
+}
