@@ -5,7 +5,7 @@
 #   scripts/setup.sh [--no-build] [--no-run] [--slurm] [--bench]
 #
 #   --no-build  only install packages (no cargo build, no install of the binary)
-#   --no-run    skip the final `mpirun -n 3 vesper examples/hello.py` smoke run
+#   --no-run    skip the final runs of examples/hello.py and examples/pipeline.py
 #   --slurm     also install munge + Slurm (for slurm/cluster.sh and the Slurm tests)
 #   --bench     also install the benchmark peers (mpi4py, dask, redis, hyperfine)
 #
@@ -159,10 +159,8 @@ say "installed $DEST/vesper -> $BIN"
 
 # --- smoke run ----------------------------------------------------------------
 if [ "$RUN" = 1 ]; then
-    if [ -f examples/hello.py ]; then
-        say "mpirun -n 3 vesper examples/hello.py"
-        mpirun -n 3 "$DEST/vesper" examples/hello.py
-    else
-        say "no examples/hello.py yet; skipping the smoke run"
-    fi
+    say "mpirun -n 3 vesper examples/hello.py"
+    mpirun -n 3 "$DEST/vesper" examples/hello.py
+    say "mpirun -n 4 vesper examples/pipeline.py"
+    mpirun -n 4 "$DEST/vesper" examples/pipeline.py
 fi
