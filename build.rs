@@ -8,7 +8,14 @@ fn main() {
     let executable = config.executable.clone().unwrap_or_default();
     println!("cargo:rustc-env=VESPER_BUILD_PYTHON={executable}");
     // Tests create virtual environments with the same interpreter.
-    println!("cargo:rustc-env=VESPER_TEST_PYTHON={}", if executable.is_empty() { "python3" } else { &executable });
+    println!(
+        "cargo:rustc-env=VESPER_TEST_PYTHON={}",
+        if executable.is_empty() {
+            "python3"
+        } else {
+            &executable
+        }
+    );
     println!("cargo:rerun-if-changed=python/vesper");
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
 }

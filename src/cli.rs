@@ -90,7 +90,10 @@ impl RunArgs {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "vesper dfs", about = "Offline tools for a persistent DFS (no MPI needed)")]
+#[command(
+    name = "vesper dfs",
+    about = "Offline tools for a persistent DFS (no MPI needed)"
+)]
 pub struct DfsArgs {
     #[command(subcommand)]
     pub command: DfsCommand,

@@ -61,7 +61,7 @@ pub const JOB_RETRIES_MAX: u32 = 100;
 /// Tasks a worker holds beyond its cores, so short jobs do not leave it idle.
 pub const WORKER_PREFETCH_TASKS: u32 = 64;
 /// Map-reduce chunks in flight per worker.
-pub const MAPREDUCE_CHUNKS_IN_FLIGHT: u32 = 2;
+pub const MAPREDUCE_CHUNKS_IN_FLIGHT: u32 = 8;
 /// Time every rank gets to leave after the coordinator says shutdown.
 pub const SHUTDOWN_TIMEOUT_MS: u64 = 5_000;
 
@@ -72,9 +72,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid size {text:?}: expected a number with an optional unit such as 16MiB"))?;
+    let number: f64 = number.parse().map_err(|_| {
+        format!("invalid size {text:?}: expected a number with an optional unit such as 16MiB")
+    })?;
     let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" => 1_000,
@@ -85,7 +85,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "gib" => 1 << 30,
         "t" | "tb" => 1_000_000_000_000,
         "tib" => 1 << 40,
-        other => return Err(format!("invalid size unit {other:?} in {text:?}: use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB")),
+        other => {
+            return Err(format!(
+            "invalid size unit {other:?} in {text:?}: use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB"
+        ))
+        }
     };
     if number < 0.0 || !number.is_finite() {
         return Err(format!("invalid size {text:?}"));
@@ -99,7 +103,12 @@ mod tests {
 
     #[test]
     fn sizes_parse_with_units() {
-        for (text, bytes) in [("16MiB", 16 << 20), ("4GiB", 4 << 30), ("1000", 1000), ("1.5k", 1500)] {
+        for (text, bytes) in [
+            ("16MiB", 16 << 20),
+            ("4GiB", 4 << 30),
+            ("1000", 1000),
+            ("1.5k", 1500),
+        ] {
             assert_eq!(parse_size(text), Ok(bytes), "{text}");
         }
         assert!(parse_size("12 parsecs").is_err());

@@ -9,7 +9,9 @@
 
 use crate::config;
 use crate::dfs::store::BlockStore;
-use crate::protocol::{BlockId, BlockMeta, ErrorKind, Message, Rank, Reply, Request, RequestId, TaskResult};
+use crate::protocol::{
+    BlockId, BlockMeta, ErrorKind, Message, Rank, Reply, Request, RequestId, TaskResult,
+};
 use crate::transport::{BufferPool, Incoming, Payload, Transport};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
@@ -80,7 +82,9 @@ pub fn run(transport: &mut Transport, node: &mut dyn Node, locals: &Receiver<Loc
         }
         for _ in 0..64 {
             match transport.poll() {
-                Ok(Some(Incoming::Control(from, message))) => node.on_message(transport, from, message),
+                Ok(Some(Incoming::Control(from, message))) => {
+                    node.on_message(transport, from, message)
+                }
                 Ok(Some(Incoming::Data(from, bytes))) => node.on_data(transport, from, bytes),
                 Ok(None) => break,
                 Err(error) => tracing::error!("{error:#}"),
@@ -99,7 +103,8 @@ pub fn run(transport: &mut Transport, node: &mut dyn Node, locals: &Receiver<Loc
             continue;
         }
         if now.duration_since(last_event) < Duration::from_micros(config::POLL_SPIN_US) || sending {
-            std::hint::spin_loop();
+            // Yield rather than spin: the rank's Python thread may share this core.
+            std::thread::yield_now();
             continue;
         }
         std::thread::park_timeout(Duration::from_micros(sleep_us));
@@ -122,7 +127,13 @@ pub fn block_python_signals() {
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1, libc::SIGALRM, libc::SIGCHLD] {
+        for signal in [
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGUSR1,
+            libc::SIGALRM,
+            libc::SIGCHLD,
+        ] {
             libc::sigaddset(&mut set, signal);
         }
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
@@ -130,8 +141,16 @@ pub fn block_python_signals() {
 }
 
 enum Expected {
-    Read { id: RequestId, crc32c: u32, block: BlockId },
-    Put { id: RequestId, block: BlockId, crc32c: u32 },
+    Read {
+        id: RequestId,
+        crc32c: u32,
+        block: BlockId,
+    },
+    Put {
+        id: RequestId,
+        block: BlockId,
+        crc32c: u32,
+    },
 }
 
 struct PendingRead {
@@ -154,19 +173,43 @@ pub struct DataNode {
 
 impl DataNode {
     pub fn new(store: Arc<BlockStore>, rank: Rank, pool: BufferPool) -> DataNode {
-        DataNode { store, rank, next_id: 1, reads: HashMap::new(), expected: HashMap::new(), pool, bytes_served: 0 }
+        DataNode {
+            store,
+            rank,
+            next_id: 1,
+            reads: HashMap::new(),
+            expected: HashMap::new(),
+            pool,
+            bytes_served: 0,
+        }
     }
 
     /// Starts fetching a block from a replica on another rank.
-    pub fn read(&mut self, transport: &mut Transport, path: String, meta: BlockMeta, reply: Sender<BlockReply>) {
+    pub fn read(
+        &mut self,
+        transport: &mut Transport,
+        path: String,
+        meta: BlockMeta,
+        reply: Sender<BlockReply>,
+    ) {
         let id = self.next_id;
         self.next_id += 1;
-        self.reads.insert(id, PendingRead { path, meta, tried: Vec::new(), reply });
+        self.reads.insert(
+            id,
+            PendingRead {
+                path,
+                meta,
+                tried: Vec::new(),
+                reply,
+            },
+        );
         self.try_next_replica(transport, id);
     }
 
     fn try_next_replica(&mut self, transport: &mut Transport, id: RequestId) {
-        let Some(read) = self.reads.get_mut(&id) else { return };
+        let Some(read) = self.reads.get_mut(&id) else {
+            return;
+        };
         let next = read
             .meta
             .replicas
@@ -176,7 +219,13 @@ impl DataNode {
         match next {
             Some(rank) => {
                 read.tried.push(rank);
-                transport.send(rank, &Message::GetBlock { id, block: read.meta.id });
+                transport.send(
+                    rank,
+                    &Message::GetBlock {
+                        id,
+                        block: read.meta.id,
+                    },
+                );
             }
             None => {
                 let read = self.reads.remove(&id).expect("present");
@@ -190,32 +239,62 @@ impl DataNode {
     }
 
     /// Handles a data-node message; returns it back if it is not one.
-    pub fn on_message(&mut self, transport: &mut Transport, from: Rank, message: Message) -> Option<Message> {
+    pub fn on_message(
+        &mut self,
+        transport: &mut Transport,
+        from: Rank,
+        message: Message,
+    ) -> Option<Message> {
         match message {
             Message::GetBlock { id, block } => self.serve(transport, from, id, block),
-            Message::BlockHeader { id, block, len, crc32c } => {
+            Message::BlockHeader {
+                id,
+                block,
+                len,
+                crc32c,
+            } => {
                 if len == 0 {
                     self.finish_read(transport, from, id, crc32c, Vec::new());
                 } else {
                     transport.expect_data(from, len as usize);
-                    self.expected.insert(from, Expected::Read { id, crc32c, block });
+                    self.expected
+                        .insert(from, Expected::Read { id, crc32c, block });
                 }
             }
             Message::BlockError { id, error } => {
                 tracing::warn!("{error}; trying another replica");
                 self.try_next_replica(transport, id);
             }
-            Message::PutBlock { id, block, len, crc32c } => {
+            Message::PutBlock {
+                id,
+                block,
+                len,
+                crc32c,
+            } => {
                 if len == 0 {
                     self.store_replica(transport, from, id, block, crc32c, &[]);
                 } else {
                     transport.expect_data(from, len as usize);
-                    self.expected.insert(from, Expected::Put { id, block, crc32c });
+                    self.expected
+                        .insert(from, Expected::Put { id, block, crc32c });
                 }
             }
-            Message::Replicate { block, crc32c, len, to } => match self.store.read(block, crc32c) {
+            Message::Replicate {
+                block,
+                crc32c,
+                len,
+                to,
+            } => match self.store.read(block, crc32c) {
                 Ok(bytes) => {
-                    transport.send(to, &Message::PutBlock { id: 0, block, len, crc32c });
+                    transport.send(
+                        to,
+                        &Message::PutBlock {
+                            id: 0,
+                            block,
+                            len,
+                            crc32c,
+                        },
+                    );
                     if len > 0 {
                         transport.send_data(to, Arc::new(bytes));
                     }
@@ -244,20 +323,43 @@ impl DataNode {
             Ok(bytes) => {
                 let len = bytes.as_ref().len() as u64;
                 self.bytes_served += len;
-                transport.send(to, &Message::BlockHeader { id, block, len, crc32c: 0 });
+                transport.send(
+                    to,
+                    &Message::BlockHeader {
+                        id,
+                        block,
+                        len,
+                        crc32c: 0,
+                    },
+                );
                 if len > 0 {
                     let payload: Payload = Arc::new(bytes);
                     transport.send_data(to, payload);
                 }
             }
-            Err(error) => transport.send(to, &Message::BlockError { id, error: error.to_string() }),
+            Err(error) => transport.send(
+                to,
+                &Message::BlockError {
+                    id,
+                    error: error.to_string(),
+                },
+            ),
         }
     }
 
     /// Handles a payload; returns it back if no data-node transfer expected it.
-    pub fn on_data(&mut self, transport: &mut Transport, from: Rank, bytes: Vec<u8>) -> Option<Vec<u8>> {
+    pub fn on_data(
+        &mut self,
+        transport: &mut Transport,
+        from: Rank,
+        bytes: Vec<u8>,
+    ) -> Option<Vec<u8>> {
         match self.expected.remove(&from) {
-            Some(Expected::Read { id, crc32c: _, block: _ }) => {
+            Some(Expected::Read {
+                id,
+                crc32c: _,
+                block: _,
+            }) => {
                 self.finish_read(transport, from, id, 0, bytes);
                 None
             }
@@ -270,13 +372,23 @@ impl DataNode {
         }
     }
 
-    fn finish_read(&mut self, transport: &mut Transport, from: Rank, id: RequestId, _sent_crc: u32, bytes: Vec<u8>) {
-        let Some(read) = self.reads.get(&id) else { return };
+    fn finish_read(
+        &mut self,
+        transport: &mut Transport,
+        from: Rank,
+        id: RequestId,
+        _sent_crc: u32,
+        bytes: Vec<u8>,
+    ) {
+        let Some(read) = self.reads.get(&id) else {
+            return;
+        };
         let found = crate::dfs::store::crc32c(&bytes);
         if found != read.meta.crc32c {
             tracing::warn!(
                 "block {} of {} failed its checksum on rank {from}; reading another replica",
-                block_index(read), read.path
+                block_index(read),
+                read.path
             );
             self.pool.give(bytes);
             self.try_next_replica(transport, id);
@@ -286,9 +398,20 @@ impl DataNode {
         let _ = read.reply.send(Ok(bytes));
     }
 
-    fn store_replica(&mut self, transport: &mut Transport, from: Rank, id: RequestId, block: BlockId, crc32c: u32, bytes: &[u8]) {
+    fn store_replica(
+        &mut self,
+        transport: &mut Transport,
+        from: Rank,
+        id: RequestId,
+        block: BlockId,
+        crc32c: u32,
+        bytes: &[u8],
+    ) {
         let error = if crate::dfs::store::crc32c(bytes) != crc32c {
-            Some(format!("replica of block {block:016x} arrived corrupt on rank {}", self.rank))
+            Some(format!(
+                "replica of block {block:016x} arrived corrupt on rank {}",
+                self.rank
+            ))
         } else {
             self.store.write(block, bytes).err().map(|e| e.to_string())
         };

@@ -37,13 +37,19 @@ fn print_once(message: &str) {
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(format!("vesper={level}"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("vesper=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 fn check_script(script: &Option<PathBuf>, interactive: bool) -> Result<(), String> {
     match script {
         None if interactive => Ok(()),
-        None => Err("no script given: run `vesper SCRIPT.py [ARGS...]`, or `vesper -i` for a prompt".into()),
+        None => Err(
+            "no script given: run `vesper SCRIPT.py [ARGS...]`, or `vesper -i` for a prompt".into(),
+        ),
         Some(path) => match std::fs::File::open(path) {
             Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => Ok(()),
             Ok(_) => Err(format!("cannot run {}: it is not a file", path.display())),
@@ -56,7 +62,9 @@ fn spawn_count(config: &Config) -> u32 {
     if transport::launched_by_launcher() {
         return config.workers.unwrap_or(0);
     }
-    config.workers.unwrap_or_else(|| topology::node_info().cores.max(1))
+    config
+        .workers
+        .unwrap_or_else(|| topology::node_info().cores.max(1))
 }
 
 fn storage_root(config: &Config) -> std::io::Result<(PathBuf, Option<PathBuf>)> {
@@ -64,7 +72,9 @@ fn storage_root(config: &Config) -> std::io::Result<(PathBuf, Option<PathBuf>)> 
         std::fs::create_dir_all(root)?;
         return Ok((root.clone(), None));
     }
-    let tag = std::env::var("SLURM_JOB_ID").map(|id| format!("slurm{id}-")).unwrap_or_default();
+    let tag = std::env::var("SLURM_JOB_ID")
+        .map(|id| format!("slurm{id}-"))
+        .unwrap_or_default();
     let dir = std::env::temp_dir().join(format!("vesper-{tag}{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok((dir.clone(), Some(dir)))
@@ -79,7 +89,10 @@ pub fn run(args: RunArgs) -> i32 {
     }
     if let Some(root) = &config.dfs_root {
         if let Err(error) = std::fs::create_dir_all(root) {
-            print_once(&format!("cannot use --dfs-root {}: {error}", root.display()));
+            print_once(&format!(
+                "cannot use --dfs-root {}: {error}",
+                root.display()
+            ));
             return EXIT_USAGE;
         }
     }
@@ -90,7 +103,15 @@ pub fn run(args: RunArgs) -> i32 {
     let spawn = spawn_count(&config);
     let engine_thread = std::thread::Builder::new()
         .name("vesper-engine".into())
-        .spawn(move || engine_main(engine_config, spawn, setup_sender, local_receiver, task_sender))
+        .spawn(move || {
+            engine_main(
+                engine_config,
+                spawn,
+                setup_sender,
+                local_receiver,
+                task_sender,
+            )
+        })
         .expect("the engine thread starts");
     let setup = match setup_receiver.recv() {
         Ok(Ok(setup)) => setup,
@@ -110,7 +131,12 @@ pub fn run(args: RunArgs) -> i32 {
         pool: setup.pool,
     };
     let status = if setup.rank == 0 {
-        py::run_scheduler(runtime, args.script.clone(), args.args.clone(), args.interactive)
+        py::run_scheduler(
+            runtime,
+            args.script.clone(),
+            args.args.clone(),
+            args.interactive,
+        )
     } else {
         py::run_worker(runtime);
         0
@@ -139,16 +165,25 @@ fn engine_main(
     };
     let share = topology::pin(transport.local_rank(), transport.local_size(), config.pin);
     let rank = transport.rank();
-    let opened = storage_root(&config).and_then(|(root, temporary)| Ok((Arc::new(BlockStore::open(&root, rank)?), temporary)));
+    let opened = storage_root(&config)
+        .and_then(|(root, temporary)| Ok((Arc::new(BlockStore::open(&root, rank)?), temporary)));
     let (store, temporary_root) = match opened {
         Ok(opened) => opened,
         Err(error) => {
-            let _ = setup.send(Err(format!("cannot open the DFS block store on rank {rank}: {error}")));
+            let _ = setup.send(Err(format!(
+                "cannot open the DFS block store on rank {rank}: {error}"
+            )));
             transport.abort(1);
         }
     };
     let pool = transport.pool();
-    let _ = setup.send(Ok(Setup { rank, size: transport.size(), store: store.clone(), pool: pool.clone(), temporary_root }));
+    let _ = setup.send(Ok(Setup {
+        rank,
+        size: transport.size(),
+        store: store.clone(),
+        pool: pool.clone(),
+        temporary_root,
+    }));
     if rank == 0 {
         let size = transport.size();
         let mut node = match Coordinator::new(config, size, store, &transport) {
@@ -169,8 +204,19 @@ fn engine_main(
             pid: std::process::id(),
             cpuset: share.cpuset,
         };
-        let held_blocks = if config.dfs_root.is_some() { store.held() } else { Vec::new() };
-        transport.send(0, &Message::Hello { protocol_version: PROTOCOL_VERSION, info, held_blocks });
+        let held_blocks = if config.dfs_root.is_some() {
+            store.held()
+        } else {
+            Vec::new()
+        };
+        transport.send(
+            0,
+            &Message::Hello {
+                protocol_version: PROTOCOL_VERSION,
+                info,
+                held_blocks,
+            },
+        );
         let mut node = WorkerNode::new(DataNode::new(store, rank, pool), tasks);
         engine::run(&mut transport, &mut node, &locals);
     }
@@ -208,8 +254,14 @@ fn exit_now(status: i32) -> ! {
 pub fn info() -> i32 {
     let node = topology::node_info();
     println!("host:            {}", node.host);
-    println!("cores:           {} ({} hardware threads)", node.cores, node.pus);
-    println!("memory:          {:.1} GiB", node.memory_bytes as f64 / (1u64 << 30) as f64);
+    println!(
+        "cores:           {} ({} hardware threads)",
+        node.cores, node.pus
+    );
+    println!(
+        "memory:          {:.1} GiB",
+        node.memory_bytes as f64 / (1u64 << 30) as f64
+    );
     println!("gpus:            {}", node.gpus);
     println!("allowed cpuset:  {}", node.allowed_cpuset);
     println!("mpi library:     {}", transport::library_version());
@@ -217,18 +269,27 @@ pub fn info() -> i32 {
     match Transport::start(0) {
         Ok(transport) => {
             println!("thread level:    {}", transport.threading_name());
-            let local_size = if transport.local_size() > 1 { transport.local_size() } else { node.cores.max(1) };
+            let local_size = if transport.local_size() > 1 {
+                transport.local_size()
+            } else {
+                node.cores.max(1)
+            };
             println!("pinning (auto) of {local_size} local ranks:");
             for local in 0..local_size {
                 let plan = topology::plan_share(local, local_size, crate::config::PinMode::Auto);
                 match plan {
-                    Some((set, cores)) => println!("  local rank {local}: {cores} cores, cpuset {set}"),
+                    Some((set, cores)) => {
+                        println!("  local rank {local}: {cores} cores, cpuset {set}")
+                    }
                     None => println!("  local rank {local}: not pinned (no topology)"),
                 }
             }
         }
         Err(error) => println!("thread level:    unknown ({error})"),
     }
-    println!("vesper:          {} (protocol {PROTOCOL_VERSION})", env!("CARGO_PKG_VERSION"));
+    println!(
+        "vesper:          {} (protocol {PROTOCOL_VERSION})",
+        env!("CARGO_PKG_VERSION")
+    );
     0
 }

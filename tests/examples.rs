@@ -8,7 +8,10 @@ fn the_pipeline_example_counts_every_word() {
     let _serial = serial();
     let script = repo().join("examples/pipeline.py").display().to_string();
     let output = mpirun(4, &[&script, "6"], 180);
-    output.assert_status(0).assert_stdout_has("240000 words, 13 distinct").assert_stdout_has("parts counted: 6");
+    output
+        .assert_status(0)
+        .assert_stdout_has("240000 words, 13 distinct")
+        .assert_stdout_has("parts counted: 6");
     output.assert_stderr_has("8 jobs: 8 done, 0 failed");
 }
 

@@ -9,11 +9,25 @@ fn the_job_contract_holds_under_mpirun() {
     let _serial = serial();
     let output = mpirun(4, &[&script_arg("jobs_contract.py")], 300);
     output.assert_status(1); // the failing scenarios make the run's status 1
-    for line in ["diamond", "fan-out fan-in", "chain", "retry", "timeout", "missing input", "duplicate outputs",
-        "permission and missing output", "unpicklable", "oversized", "nested", "all"] {
+    for line in [
+        "diamond",
+        "fan-out fan-in",
+        "chain",
+        "retry",
+        "timeout",
+        "missing input",
+        "duplicate outputs",
+        "permission and missing output",
+        "unpicklable",
+        "oversized",
+        "nested",
+        "all",
+    ] {
         output.assert_stdout_has(&format!("OK {line}"));
     }
-    output.assert_stdout_has("[talker#").assert_stdout_has("hello from a job");
+    output
+        .assert_stdout_has("[talker#")
+        .assert_stdout_has("hello from a job");
     output.assert_stderr_has(" failed, ");
 }
 
@@ -22,7 +36,9 @@ fn a_final_failure_cancels_dependants_and_exits_1() {
     let _serial = serial();
     let output = mpirun(3, &[&script_arg("jobs_failure.py")], 120);
     output.assert_status(1);
-    output.assert_stdout_has("JobsFailed 3").assert_stdout_has("states failed cancelled cancelled done");
+    output
+        .assert_stdout_has("JobsFailed 3")
+        .assert_stdout_has("states failed cancelled cancelled done");
     output.assert_stderr_has("4 jobs: 1 done, 1 failed, 2 cancelled, 0 skipped");
 }
 
@@ -30,7 +46,9 @@ fn a_final_failure_cancels_dependants_and_exits_1() {
 fn jobs_run_with_spawned_workers_too() {
     let _serial = serial();
     let output = alone(&["--workers", "2", &script_arg("jobs_failure.py")], 120);
-    output.assert_status(1).assert_stdout_has("states failed cancelled cancelled done");
+    output
+        .assert_status(1)
+        .assert_stdout_has("states failed cancelled cancelled done");
 }
 
 #[test]
@@ -49,13 +67,18 @@ fn a_killed_run_resumes_on_a_persistent_root() {
             std::thread::sleep(Duration::from_millis(50));
         }
         // kill -9 every rank of the run (and its launcher).
-        let _ = std::process::Command::new("pkill").args(["-KILL", "-f", "resume.py first"]).status();
+        let _ = std::process::Command::new("pkill")
+            .args(["-KILL", "-f", "resume.py first"])
+            .status();
     });
     let output = run(first, Duration::from_secs(120), None);
     killer.join().unwrap();
     assert_ne!(output.status, 0);
     output.assert_stdout_has("parts written");
     let second = mpirun(3, &["--dfs-root", &root, &script, "second"], 120);
-    second.assert_status(0).assert_stdout_has("skipped 6").assert_stdout_has("total 15");
+    second
+        .assert_status(0)
+        .assert_stdout_has("skipped 6")
+        .assert_stdout_has("total 15");
     second.assert_stderr_has("7 jobs: 1 done, 0 failed, 0 cancelled, 6 skipped");
 }

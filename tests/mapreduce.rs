@@ -10,7 +10,16 @@ fn map_and_mapreduce_match_plain_python() {
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("words.txt");
     let words = ["alpha", "beta", "gamma", "delta", "vesper", "mpi", "rank"];
-    let body: String = (0..20_000).map(|i| format!("{} {} {}\n", words[i % 7], words[(i * 3) % 7], words[(i / 7) % 7])).collect();
+    let body: String = (0..20_000)
+        .map(|i| {
+            format!(
+                "{} {} {}\n",
+                words[i % 7],
+                words[(i * 3) % 7],
+                words[(i / 7) % 7]
+            )
+        })
+        .collect();
     std::fs::write(&text, body).unwrap();
     for ranks in [2, 4] {
         let mut command = mpirun_command(ranks, &[&script_arg("mapreduce.py")]);

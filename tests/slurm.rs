@@ -22,7 +22,10 @@ fn slurm_available() -> bool {
 
 fn srun(ranks: u32, args: &[&str]) -> Command {
     let mut command = Command::new("srun");
-    command.args(["--mpi=pmix", "-n", &ranks.to_string()]).arg(vesper()).args(args);
+    command
+        .args(["--mpi=pmix", "-n", &ranks.to_string()])
+        .arg(vesper())
+        .args(args);
     mpi_env(&mut command);
     command
 }
@@ -35,10 +38,18 @@ fn srun_runs_the_pipeline() {
     }
     let script = repo().join("examples/pipeline.py").display().to_string();
     let output = run(srun(4, &[&script, "4"]), Duration::from_secs(180), None);
-    output.assert_status(0).assert_stdout_has("240000 words, 13 distinct").assert_stderr_has("on 3 workers");
+    output
+        .assert_status(0)
+        .assert_stdout_has("240000 words, 13 distinct")
+        .assert_stderr_has("on 3 workers");
 }
 
-fn sbatch_wait(dir: &std::path::Path, root: &str, script: &[&str], extra: &[&str]) -> (i32, String) {
+fn sbatch_wait(
+    dir: &std::path::Path,
+    root: &str,
+    script: &[&str],
+    extra: &[&str],
+) -> (i32, String) {
     let log = dir.join("job.out");
     let mut command = Command::new("sbatch");
     command
@@ -51,7 +62,10 @@ fn sbatch_wait(dir: &std::path::Path, root: &str, script: &[&str], extra: &[&str
         .env("VESPER", vesper());
     mpi_env(&mut command);
     let output = run(command, Duration::from_secs(240), None);
-    (output.status, std::fs::read_to_string(&log).unwrap_or_default())
+    (
+        output.status,
+        std::fs::read_to_string(&log).unwrap_or_default(),
+    )
 }
 
 #[test]
@@ -62,7 +76,11 @@ fn sbatch_template_reports_success_and_failure() {
     }
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("dfs").display().to_string();
-    let ok = write_script(dir.path(), "ok.py", "import vesper\nprint('workers', vesper.wait_for_workers(timeout=60))\n");
+    let ok = write_script(
+        dir.path(),
+        "ok.py",
+        "import vesper\nprint('workers', vesper.wait_for_workers(timeout=60))\n",
+    );
     let (status, log) = sbatch_wait(dir.path(), &root, &[&ok], &[]);
     assert_eq!(status, 0, "{log}");
     assert!(log.contains("workers 3"), "{log}");
@@ -84,7 +102,10 @@ fn a_time_limit_warning_drains_and_the_next_job_resumes() {
     // First job: parts written, then SIGUSR1 through Slurm (scancel --signal) while it sleeps.
     let mut first = Command::new("sbatch");
     first
-        .args(["--wait", &format!("--output={}", dir.path().join("first.out").display())])
+        .args([
+            "--wait",
+            &format!("--output={}", dir.path().join("first.out").display()),
+        ])
         .arg(repo().join("slurm/vesper-1node.sbatch"))
         .args([&script, "first"])
         .env("VESPER_DFS_ROOT", &root)
@@ -97,14 +118,22 @@ fn a_time_limit_warning_drains_and_the_next_job_resumes() {
         while !flag.exists() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = Command::new("scancel").args(["--batch", "--signal=USR1", "--name=vesper"]).status();
+        let _ = Command::new("scancel")
+            .args(["--batch", "--signal=USR1", "--name=vesper"])
+            .status();
     });
     let output = run(first, Duration::from_secs(240), None);
     signaller.join().unwrap();
     let log = std::fs::read_to_string(dir.path().join("first.out")).unwrap_or_default();
     assert_eq!(output.status, 3, "the drained job exits 3: {log}");
-    assert!(log.contains("parts written") && log.contains("resume"), "{log}");
+    assert!(
+        log.contains("parts written") && log.contains("resume"),
+        "{log}"
+    );
     let (status, log) = sbatch_wait(dir.path(), &root, &[&script, "second"], &[]);
     let _ = status;
-    assert!(log.contains("skipped 6") && log.contains("total 15"), "{log}");
+    assert!(
+        log.contains("skipped 6") && log.contains("total 15"),
+        "{log}"
+    );
 }

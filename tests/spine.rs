@@ -26,7 +26,11 @@ except TimeoutError:
 fn runtime_check(output: &Output, script: &str, workers: u32) {
     output.assert_status(0);
     output.assert_stdout_has(&format!("argv ['{script}', 'one', '--two']"));
-    let dir = std::path::Path::new(script).parent().unwrap().display().to_string();
+    let dir = std::path::Path::new(script)
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
     output.assert_stdout_has(&format!("path0 {dir}"));
     let ranks: Vec<String> = (1..=workers).map(|r| r.to_string()).collect();
     output.assert_stdout_has(&format!("workers [{}]", ranks.join(", ")));
@@ -58,8 +62,15 @@ fn hello_example_reports_every_worker() {
     let _serial = serial();
     let script = repo().join("examples/hello.py").display().to_string();
     let output = mpirun(3, &[&script], 120);
-    output.assert_status(0).assert_stdout_has("2 workers registered");
-    assert_eq!(output.stdout.matches("  worker ").count(), 2, "{}", output.stdout);
+    output
+        .assert_status(0)
+        .assert_stdout_has("2 workers registered");
+    assert_eq!(
+        output.stdout.matches("  worker ").count(),
+        2,
+        "{}",
+        output.stdout
+    );
 }
 
 #[test]
@@ -73,31 +84,62 @@ fn an_active_venv_is_honoured() {
         .status()
         .expect("python runs");
     assert!(made.success(), "venv creation failed");
-    let site = std::fs::read_dir(venv.join("lib")).unwrap().next().unwrap().unwrap().path().join("site-packages");
+    let site = std::fs::read_dir(venv.join("lib"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("site-packages");
     std::fs::write(site.join("venv_marker.py"), "WHERE = 'inside the venv'\n").unwrap();
-    let script = write_script(dir.path(), "venv.py", "import sys, venv_marker\nprint(venv_marker.WHERE, sys.prefix)\n");
+    let script = write_script(
+        dir.path(),
+        "venv.py",
+        "import sys, venv_marker\nprint(venv_marker.WHERE, sys.prefix)\n",
+    );
     let mut command = mpirun_command(2, &[&script]);
     command.env("VIRTUAL_ENV", &venv);
     let output = run(command, Duration::from_secs(120), None);
-    output.assert_status(0).assert_stdout_has("inside the venv").assert_stdout_has(&venv.display().to_string());
+    output
+        .assert_status(0)
+        .assert_stdout_has("inside the venv")
+        .assert_stdout_has(&venv.display().to_string());
 }
 
 #[test]
 fn exit_statuses_follow_the_contract() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let raises = write_script(dir.path(), "raises.py", "def f():\n    raise ValueError('boom here')\nf()\n");
-    mpirun(2, &[&raises], 60).assert_status(1).assert_stderr_has("ValueError: boom here").assert_stderr_has("line 2");
+    let raises = write_script(
+        dir.path(),
+        "raises.py",
+        "def f():\n    raise ValueError('boom here')\nf()\n",
+    );
+    mpirun(2, &[&raises], 60)
+        .assert_status(1)
+        .assert_stderr_has("ValueError: boom here")
+        .assert_stderr_has("line 2");
     let syntax = write_script(dir.path(), "syntax.py", "x = (\n");
-    mpirun(2, &[&syntax], 60).assert_status(1).assert_stderr_has("SyntaxError");
+    mpirun(2, &[&syntax], 60)
+        .assert_status(1)
+        .assert_stderr_has("SyntaxError");
     let exits = write_script(dir.path(), "exits.py", "import sys\nsys.exit(7)\n");
     mpirun(2, &[&exits], 60).assert_status(7);
     let missing = dir.path().join("missing.py").display().to_string();
     let output = alone(&[&missing], 30);
-    output.assert_status(2).assert_stderr_has("cannot read script");
-    assert_eq!(output.stderr.lines().count(), 1, "one line: {}", output.stderr);
+    output
+        .assert_status(2)
+        .assert_stderr_has("cannot read script");
+    assert_eq!(
+        output.stderr.lines().count(),
+        1,
+        "one line: {}",
+        output.stderr
+    );
     alone(&["--no-such-flag", &raises], 30).assert_status(2);
-    alone(&["--block-size", "lots", &raises], 30).assert_status(2).assert_stderr_has("invalid size");
+    alone(&["--block-size", "lots", &raises], 30)
+        .assert_status(2)
+        .assert_stderr_has("invalid size");
     mpirun(2, &["--replication", "0", &raises], 60).assert_status(2);
 }
 
@@ -116,10 +158,21 @@ fn signal_when_ready(mut command: std::process::Command, signal: &str, who: &str
         while !watcher_flag.exists() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        let pattern = if who == "launcher" { "mpirun".to_string() } else { "vesper".to_string() };
+        let pattern = if who == "launcher" {
+            "mpirun".to_string()
+        } else {
+            "vesper".to_string()
+        };
         let pid = std::fs::read_to_string(&watcher_flag).unwrap_or_default();
-        let target = if who == "launcher" { format!("$(ps -o ppid= -p {pid})") } else { pid.trim().to_string() };
-        let _ = std::process::Command::new("sh").arg("-c").arg(format!("kill -{signal} {target}")).status();
+        let target = if who == "launcher" {
+            format!("$(ps -o ppid= -p {pid})")
+        } else {
+            pid.trim().to_string()
+        };
+        let _ = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -{signal} {target}"))
+            .status();
         pattern
     });
     let output = run(command, Duration::from_secs(90), None);
@@ -135,7 +188,11 @@ fn sigterm_and_sigint_stop_a_run_alone_with_status_3() {
     let dir = tempfile::tempdir().unwrap();
     let script = write_script(dir.path(), "signalled.py", SIGNALLED_PY);
     for signal in ["TERM", "INT"] {
-        let output = signal_when_ready(alone_command(&["--workers", "2", &script]), signal, "vesper");
+        let output = signal_when_ready(
+            alone_command(&["--workers", "2", &script]),
+            signal,
+            "vesper",
+        );
         output.assert_status(3).assert_stderr_has("stopped");
         assert!(!output.stdout.contains("not interrupted"));
     }
@@ -162,10 +219,22 @@ fn interactive_prompt_reads_standard_input() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let script = write_script(dir.path(), "setup.py", "import vesper\nanswer = 21\n");
-    let input = "print('doubled', answer * 2)\nprint('squares', vesper.map(lambda x: x * x, [1, 2, 3]))\n";
-    let output = run(mpirun_command(2, &["-i", &script]), Duration::from_secs(60), Some(input));
-    output.assert_status(0).assert_stdout_has("doubled 42").assert_stdout_has("squares [1, 4, 9]");
-    let output = run(alone_command(&["--workers", "1", "-i"]), Duration::from_secs(60), Some("print('rank', vesper.rank())\n"));
+    let input =
+        "print('doubled', answer * 2)\nprint('squares', vesper.map(lambda x: x * x, [1, 2, 3]))\n";
+    let output = run(
+        mpirun_command(2, &["-i", &script]),
+        Duration::from_secs(60),
+        Some(input),
+    );
+    output
+        .assert_status(0)
+        .assert_stdout_has("doubled 42")
+        .assert_stdout_has("squares [1, 4, 9]");
+    let output = run(
+        alone_command(&["--workers", "1", "-i"]),
+        Duration::from_secs(60),
+        Some("print('rank', vesper.rank())\n"),
+    );
     output.assert_status(0).assert_stdout_has("rank 0");
 }
 
@@ -173,6 +242,10 @@ fn interactive_prompt_reads_standard_input() {
 fn info_describes_the_node() {
     let _serial = serial();
     let output = alone(&["info"], 30);
-    output.assert_status(0).assert_stdout_has("cores:").assert_stdout_has("Open MPI").assert_stdout_has("thread level:    multiple");
+    output
+        .assert_status(0)
+        .assert_stdout_has("cores:")
+        .assert_stdout_has("Open MPI")
+        .assert_stdout_has("thread level:    multiple");
     output.assert_stdout_has("local rank 0");
 }

@@ -53,8 +53,8 @@ def pickled_function(fn):
             raise TypeError(f"the job function {getattr(fn, '__name__', fn)!r} cannot be pickled: {error}") from None
         try:
             fn.__vesper_pickle__ = blob
-        except AttributeError:
-            pass
+        except (AttributeError, TypeError):
+            pass  # builtins and other immutable callables are pickled per call
     ident = function_id(blob)
     with _lock:
         if ident in _sent_functions:

@@ -127,8 +127,11 @@ def _run_chunk(task):
         elements = _elements(kind, data)
         mapped = []
         if kind == "dict":
+            # map() keeps the keys; mapreduce() reduces the values fn(k, v).
+            keep_keys = reducer is None
             for index, (key, item) in enumerate(elements):
-                mapped.append((key, fn(key, item)))
+                value = fn(key, item)
+                mapped.append((key, value) if keep_keys else value)
         else:
             for index, item in enumerate(elements):
                 mapped.append(fn(item))

@@ -35,7 +35,12 @@ impl Runs {
         let count = spec.chunks.len();
         let run = Run {
             function: spec.function,
-            pending: spec.chunks.into_iter().enumerate().map(|(i, c)| (i as u32, c)).collect(),
+            pending: spec
+                .chunks
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| (i as u32, c))
+                .collect(),
             results: vec![None; count],
             remaining: count,
             waiter,
@@ -53,7 +58,11 @@ impl Runs {
                 if *in_flight >= config::MAPREDUCE_CHUNKS_IN_FLIGHT {
                     continue;
                 }
-                let Some((&id, run)) = self.runs.iter_mut().find(|(_, run)| !run.pending.is_empty()) else {
+                let Some((&id, run)) = self
+                    .runs
+                    .iter_mut()
+                    .find(|(_, run)| !run.pending.is_empty())
+                else {
                     return tasks;
                 };
                 let (chunk, payload) = run.pending.pop_front().expect("not empty");
@@ -61,7 +70,13 @@ impl Runs {
                 progress = true;
                 tasks.push((
                     rank,
-                    Task::Chunk { mapreduce: id, chunk, function: run.function, function_bytes: Vec::new(), payload: payload.into_vec() },
+                    Task::Chunk {
+                        mapreduce: id,
+                        chunk,
+                        function: run.function,
+                        function_bytes: Vec::new(),
+                        payload: payload.into_vec(),
+                    },
                 ));
             }
             if !progress {
@@ -74,22 +89,40 @@ impl Runs {
         if let Some(in_flight) = self.in_flight.get_mut(&from) {
             *in_flight = in_flight.saturating_sub(1);
         }
-        let Some(run) = self.runs.get_mut(&id) else { return };
+        let Some(run) = self.runs.get_mut(&id) else {
+            return;
+        };
         match outcome {
             TaskOutcome::Success { value } => {
-                if run.results[chunk as usize].replace(ByteBuf::from(value)).is_none() {
+                if run.results[chunk as usize]
+                    .replace(ByteBuf::from(value))
+                    .is_none()
+                {
                     run.remaining -= 1;
                 }
                 if run.remaining == 0 {
                     let run = self.runs.remove(&id).expect("present");
-                    let results = run.results.into_iter().map(|r| r.expect("every chunk answered")).collect();
+                    let results = run
+                        .results
+                        .into_iter()
+                        .map(|r| r.expect("every chunk answered"))
+                        .collect();
                     self.done.push((run.waiter, Reply::Chunks(results)));
                 }
             }
-            TaskOutcome::Failure { message, traceback, .. } => {
+            TaskOutcome::Failure {
+                message, traceback, ..
+            } => {
                 let run = self.runs.remove(&id).expect("present");
-                let text = if traceback.is_empty() { message } else { traceback };
-                self.done.push((run.waiter, Reply::Error(ErrorKind::Job, format!("rank {from}\n{text}"))));
+                let text = if traceback.is_empty() {
+                    message
+                } else {
+                    traceback
+                };
+                self.done.push((
+                    run.waiter,
+                    Reply::Error(ErrorKind::Job, format!("rank {from}\n{text}")),
+                ));
             }
         }
     }

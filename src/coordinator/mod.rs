@@ -30,8 +30,15 @@ pub enum Waiter {
 
 enum Phase {
     Running,
-    Draining { deadline: Instant, waiter: Waiter },
-    ShuttingDown { deadline: Instant, waiter: Waiter, remaining: HashSet<Rank> },
+    Draining {
+        deadline: Instant,
+        waiter: Waiter,
+    },
+    ShuttingDown {
+        deadline: Instant,
+        waiter: Waiter,
+        remaining: HashSet<Rank>,
+    },
     Finished,
 }
 
@@ -84,9 +91,15 @@ fn now_ms() -> u64 {
 pub const USERVIEWS_FILE: &str = "userviews.bin";
 
 impl Coordinator {
-    pub fn new(config: Config, rank_count: u32, store: Arc<BlockStore>, transport: &Transport) -> std::io::Result<Coordinator> {
+    pub fn new(
+        config: Config,
+        rank_count: u32,
+        store: Arc<BlockStore>,
+        transport: &Transport,
+    ) -> std::io::Result<Coordinator> {
         let mut names = NameNode::new();
-        let mut views = userview::Store::new(config.uv_value_limit_bytes, config.uv_total_limit_bytes);
+        let mut views =
+            userview::Store::new(config.uv_value_limit_bytes, config.uv_total_limit_bytes);
         let mut journal = None;
         let mut held_blocks = HashMap::new();
         if let Some(root) = &config.dfs_root {
@@ -143,7 +156,13 @@ impl Coordinator {
     fn journal(&mut self, records: &[Record]) -> Result<(), Reply> {
         if let Some(journal) = &mut self.journal {
             journal.append(records).map_err(|error| {
-                error_reply(ErrorKind::Os, format!("cannot write the DFS journal {}: {error}", journal.path().display()))
+                error_reply(
+                    ErrorKind::Os,
+                    format!(
+                        "cannot write the DFS journal {}: {error}",
+                        journal.path().display()
+                    ),
+                )
             })?;
         }
         Ok(())
@@ -272,20 +291,33 @@ impl Coordinator {
             for path in list.iter_mut() {
                 match crate::dfs::normalize(path) {
                     Ok(normalized) => *path = normalized,
-                    Err(error) => return error_reply(ErrorKind::Value, format!("job {}: {error}", spec.name)),
+                    Err(error) => {
+                        return error_reply(ErrorKind::Value, format!("job {}: {error}", spec.name))
+                    }
                 }
             }
         }
         if !spec.function_bytes.is_empty() {
             let bytes = std::mem::take(&mut spec.function_bytes);
-            self.functions.entry(spec.function).or_insert_with(|| Arc::new(bytes));
+            self.functions
+                .entry(spec.function)
+                .or_insert_with(|| Arc::new(bytes));
         }
         if !self.functions.contains_key(&spec.function) {
-            return error_reply(ErrorKind::Runtime, format!("job {}: its function was never sent to the scheduler", spec.name));
+            return error_reply(
+                ErrorKind::Runtime,
+                format!(
+                    "job {}: its function was never sent to the scheduler",
+                    spec.name
+                ),
+            );
         }
         let names = &self.names;
         let resume = self.journal.is_some();
-        match self.scheduler.submit(spec, &|path| names.exists(path), resume) {
+        match self
+            .scheduler
+            .submit(spec, &|path| names.exists(path), resume)
+        {
             Ok((id, state)) => {
                 self.dispatch_needed = true;
                 Reply::Submitted(id, state)
@@ -316,7 +348,8 @@ impl Coordinator {
     fn commit(&mut self, transport: &mut Transport, files: Vec<StagedFile>) -> Result<(), Reply> {
         let mut seen = HashSet::new();
         for file in &files {
-            let path = crate::dfs::normalize(&file.path).map_err(|e| name_error(NameError::Path(e)))?;
+            let path =
+                crate::dfs::normalize(&file.path).map_err(|e| name_error(NameError::Path(e)))?;
             if self.names.exists(&path) || !seen.insert(path.clone()) {
                 return Err(name_error(NameError::Exists(path)));
             }
@@ -345,15 +378,32 @@ impl Coordinator {
         if self.config.replication <= 1 {
             return;
         }
-        let mut ranks: Vec<(Rank, String)> = self.workers.values().map(|w| (w.rank, w.host.clone())).collect();
+        let mut ranks: Vec<(Rank, String)> = self
+            .workers
+            .values()
+            .map(|w| (w.rank, w.host.clone()))
+            .collect();
         ranks.push((0, crate::topology::hostname()));
         for block in &meta.blocks {
-            for target in self.names.choose_replicas(block, self.config.replication as usize, &ranks) {
-                let Some(&holder) = block.replicas.first() else { continue };
+            for target in
+                self.names
+                    .choose_replicas(block, self.config.replication as usize, &ranks)
+            {
+                let Some(&holder) = block.replicas.first() else {
+                    continue;
+                };
                 if holder == 0 {
                     match self.data.store.read(block.id, block.crc32c) {
                         Ok(bytes) => {
-                            transport.send(target, &Message::PutBlock { id: 0, block: block.id, len: block.len, crc32c: block.crc32c });
+                            transport.send(
+                                target,
+                                &Message::PutBlock {
+                                    id: 0,
+                                    block: block.id,
+                                    len: block.len,
+                                    crc32c: block.crc32c,
+                                },
+                            );
                             if block.len > 0 {
                                 transport.send_data(target, Arc::new(bytes));
                             }
@@ -361,7 +411,15 @@ impl Coordinator {
                         Err(error) => tracing::warn!("cannot replicate {}: {error}", meta.path),
                     }
                 } else {
-                    transport.send(holder, &Message::Replicate { block: block.id, crc32c: block.crc32c, len: block.len, to: target });
+                    transport.send(
+                        holder,
+                        &Message::Replicate {
+                            block: block.id,
+                            crc32c: block.crc32c,
+                            len: block.len,
+                            to: target,
+                        },
+                    );
                 }
                 let record = Record::AddReplica(meta.path.clone(), block.id, target);
                 if let Err(Reply::Error(_, message)) = self.journal(std::slice::from_ref(&record)) {
@@ -388,7 +446,9 @@ impl Coordinator {
         }
         for (rank, blocks) in by_rank {
             if rank == 0 {
-                blocks.iter().for_each(|block| self.data.store.remove(*block));
+                blocks
+                    .iter()
+                    .for_each(|block| self.data.store.remove(*block));
             } else if self.workers.contains_key(&rank) {
                 transport.send(rank, &Message::DeleteBlocks(blocks));
             }
@@ -408,7 +468,10 @@ impl Coordinator {
 
     fn function_bytes_for(&mut self, rank: Rank, function: FunctionId) -> Vec<u8> {
         if self.shipped.insert((rank, function)) {
-            self.functions.get(&function).map(|b| b.as_ref().clone()).unwrap_or_default()
+            self.functions
+                .get(&function)
+                .map(|b| b.as_ref().clone())
+                .unwrap_or_default()
         } else {
             Vec::new()
         }
@@ -448,18 +511,39 @@ impl Coordinator {
         let outcome = match result.outcome {
             TaskOutcome::Success { value } => match self.commit(transport, result.files.clone()) {
                 Ok(()) => Ok(value),
-                Err(Reply::Error(_, message)) => Err(Failure { error_type: "FileExistsError".into(), message }),
-                Err(_) => Err(Failure { error_type: "OSError".into(), message: "commit failed".into() }),
+                Err(Reply::Error(_, message)) => Err(Failure {
+                    error_type: "FileExistsError".into(),
+                    message,
+                }),
+                Err(_) => Err(Failure {
+                    error_type: "OSError".into(),
+                    message: "commit failed".into(),
+                }),
             },
-            TaskOutcome::Failure { error_type, message, traceback } => {
-                let message = if traceback.is_empty() { message } else { traceback };
-                Err(Failure { error_type, message })
+            TaskOutcome::Failure {
+                error_type,
+                message,
+                traceback,
+            } => {
+                let message = if traceback.is_empty() {
+                    message
+                } else {
+                    traceback
+                };
+                Err(Failure {
+                    error_type,
+                    message,
+                })
             }
         };
         match outcome {
             Ok(value) => self.scheduler.succeeded(result.job, result.attempt, value),
             Err(failure) => {
-                let staged: Vec<BlockId> = result.files.iter().flat_map(|f| f.blocks.iter().map(|b| b.id)).collect();
+                let staged: Vec<BlockId> = result
+                    .files
+                    .iter()
+                    .flat_map(|f| f.blocks.iter().map(|b| b.id))
+                    .collect();
                 if !staged.is_empty() {
                     transport.send(from, &Message::DeleteBlocks(staged));
                 }
@@ -472,7 +556,12 @@ impl Coordinator {
         let ranks: Vec<Rank> = self.workers.keys().copied().collect();
         for (rank, task) in self.mapreduce.next_tasks(&ranks) {
             let mut task = task;
-            if let Task::Chunk { function, function_bytes, .. } = &mut task {
+            if let Task::Chunk {
+                function,
+                function_bytes,
+                ..
+            } = &mut task
+            {
                 *function_bytes = self.function_bytes_for(rank, *function);
             }
             transport.send(rank, &Message::Tasks(vec![task]));
@@ -514,9 +603,13 @@ impl Coordinator {
             return;
         }
         let names = &self.names;
-        self.scheduler.fail_unsatisfiable(&|path| names.exists(path));
+        self.scheduler
+            .fail_unsatisfiable(&|path| names.exists(path));
         let expected_workers = self.rank_count.saturating_sub(1);
-        if self.workers.len() as u32 >= expected_workers && self.scheduler.running() == 0 && self.scheduler.ready_len() > 0 {
+        if self.workers.len() as u32 >= expected_workers
+            && self.scheduler.running() == 0
+            && self.scheduler.ready_len() > 0
+        {
             let reason = if self.workers.is_empty() {
                 "this run has no workers to run jobs: start with mpirun -n 2 or more, srun -n 2 or more, or --workers N".to_string()
             } else {
@@ -527,20 +620,36 @@ impl Coordinator {
         self.notify_finished(transport);
     }
 
-    fn on_hello(&mut self, transport: &mut Transport, from: Rank, version: u32, info: WorkerInfo, held: Vec<BlockId>) {
+    fn on_hello(
+        &mut self,
+        transport: &mut Transport,
+        from: Rank,
+        version: u32,
+        info: WorkerInfo,
+        held: Vec<BlockId>,
+    ) {
         if version != PROTOCOL_VERSION {
             tracing::error!("rank {from} speaks protocol {version}, this scheduler {PROTOCOL_VERSION}: it is not used");
             transport.send(from, &Message::Shutdown);
             return;
         }
-        self.scheduler.worker_joined(from, Resources { cores: info.cores, memory_bytes: info.memory_bytes, gpus: info.gpus });
+        self.scheduler.worker_joined(
+            from,
+            Resources {
+                cores: info.cores,
+                memory_bytes: info.memory_bytes,
+                gpus: info.gpus,
+            },
+        );
         self.workers.insert(from, info);
         if self.journal.is_some() {
             self.held_blocks.insert(from, held.into_iter().collect());
             self.names.reset_replicas(&self.held_blocks);
         }
         let count = self.workers.len() as u32;
-        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.worker_waiters).into_iter().partition(|(n, _)| *n <= count);
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.worker_waiters)
+            .into_iter()
+            .partition(|(n, _)| *n <= count);
         self.worker_waiters = waiting;
         for (_, waiter) in ready {
             self.respond(transport, waiter, Reply::Count(count as u64));
@@ -556,14 +665,21 @@ impl Coordinator {
             transport.send(*rank, &Message::Shutdown);
         }
         let deadline = Instant::now() + Duration::from_millis(config::SHUTDOWN_TIMEOUT_MS);
-        self.phase = Phase::ShuttingDown { deadline, waiter, remaining };
+        self.phase = Phase::ShuttingDown {
+            deadline,
+            waiter,
+            remaining,
+        };
     }
 
     fn save_views(&self) {
-        let Some(root) = &self.config.dfs_root else { return };
+        let Some(root) = &self.config.dfs_root else {
+            return;
+        };
         let bytes = encode_value(&self.views.snapshot());
         let temporary: PathBuf = root.join(format!("{USERVIEWS_FILE}.tmp"));
-        let saved = std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, root.join(USERVIEWS_FILE)));
+        let saved = std::fs::write(&temporary, bytes)
+            .and_then(|()| std::fs::rename(&temporary, root.join(USERVIEWS_FILE)));
         if let Err(error) = saved {
             tracing::error!("cannot save UserViews under {}: {error}", root.display());
         }
@@ -582,7 +698,9 @@ impl Coordinator {
 impl Node for Coordinator {
     fn on_local(&mut self, transport: &mut Transport, local: Local) {
         match local {
-            Local::Call(request, sender) => self.handle_request(transport, Waiter::Local(sender), request),
+            Local::Call(request, sender) => {
+                self.handle_request(transport, Waiter::Local(sender), request)
+            }
             Local::ReadBlock(path, meta, reply) => self.data.read(transport, path, meta, reply),
             Local::Result(_) => tracing::error!("rank 0 runs no tasks"),
             Local::RawPingPong(peer, count, reply) => {
@@ -593,17 +711,27 @@ impl Node for Coordinator {
     }
 
     fn on_message(&mut self, transport: &mut Transport, from: Rank, message: Message) {
-        let Some(message) = self.data.on_message(transport, from, message) else { return };
+        let Some(message) = self.data.on_message(transport, from, message) else {
+            return;
+        };
         match message {
-            Message::Hello { protocol_version, info, held_blocks } => self.on_hello(transport, from, protocol_version, info, held_blocks),
-            Message::Request { id, body } => self.handle_request(transport, Waiter::Remote(from, id), body),
+            Message::Hello {
+                protocol_version,
+                info,
+                held_blocks,
+            } => self.on_hello(transport, from, protocol_version, info, held_blocks),
+            Message::Request { id, body } => {
+                self.handle_request(transport, Waiter::Remote(from, id), body)
+            }
             Message::Results(results) => self.on_results(transport, from, results),
             Message::Pong(id) => {
                 if let Some(waiter) = self.pings.remove(&id) {
                     self.respond(transport, waiter, Reply::Pong);
                 }
             }
-            Message::PutAck { error: Some(error), .. } => tracing::error!("{error}"),
+            Message::PutAck {
+                error: Some(error), ..
+            } => tracing::error!("{error}"),
             Message::PutAck { error: None, .. } => {}
             Message::Bye => {
                 if let Phase::ShuttingDown { remaining, .. } = &mut self.phase {
@@ -634,18 +762,36 @@ impl Node for Coordinator {
             }
         }
         match std::mem::replace(&mut self.phase, Phase::Finished) {
-            Phase::Draining { deadline, waiter } if self.scheduler.running() == 0 || now >= deadline => {
+            Phase::Draining { deadline, waiter }
+                if self.scheduler.running() == 0 || now >= deadline =>
+            {
                 let reply = Reply::Count(self.scheduler.running() as u64);
                 self.respond(transport, waiter, reply);
                 self.phase = Phase::Running;
             }
-            Phase::ShuttingDown { remaining, waiter, .. } if remaining.is_empty() => {
+            Phase::ShuttingDown {
+                remaining, waiter, ..
+            } if remaining.is_empty() => {
                 self.respond(transport, waiter, Reply::Ok);
                 self.phase = Phase::Finished;
             }
-            Phase::ShuttingDown { deadline, waiter, remaining } if now >= deadline => {
-                tracing::error!("ranks {remaining:?} did not stop within {} ms", config::SHUTDOWN_TIMEOUT_MS);
-                self.respond(transport, waiter, Reply::Error(ErrorKind::Runtime, format!("ranks {remaining:?} did not stop")));
+            Phase::ShuttingDown {
+                deadline,
+                waiter,
+                remaining,
+            } if now >= deadline => {
+                tracing::error!(
+                    "ranks {remaining:?} did not stop within {} ms",
+                    config::SHUTDOWN_TIMEOUT_MS
+                );
+                self.respond(
+                    transport,
+                    waiter,
+                    Reply::Error(
+                        ErrorKind::Runtime,
+                        format!("ranks {remaining:?} did not stop"),
+                    ),
+                );
                 self.phase = Phase::Finished;
                 transport.abort(1);
             }

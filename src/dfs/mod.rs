@@ -2,8 +2,8 @@
 //! store ([`store`], the only user of memmap2). The namespace is the name node's
 //! (`namenode`); moving blocks between ranks is the engines' job.
 
-pub mod path;
 pub mod offline;
+pub mod path;
 pub mod store;
 
 pub use path::normalize;

@@ -24,13 +24,18 @@ pub fn normalize(path: &str) -> Result<String, PathError> {
         return Err(PathError::Nul(path.into()));
     }
     if path.len() > PATH_BYTES_MAX {
-        return Err(PathError::TooLong(path.chars().take(40).collect::<String>() + "..."));
+        return Err(PathError::TooLong(
+            path.chars().take(40).collect::<String>() + "...",
+        ));
     }
     let body = path.strip_prefix('/').unwrap_or(path);
     if body.is_empty() {
         return Err(PathError::Empty(path.into()));
     }
-    if body.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+    if body
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
         return Err(PathError::Component(path.into()));
     }
     Ok(format!("/{body}"))
@@ -57,7 +62,18 @@ mod tests {
 
     #[test]
     fn escapes_are_refused() {
-        for bad in ["", "/", "..", "../etc/passwd", "a/../../b", "a//b", "./a", "a/.", "a\0b", "a/"] {
+        for bad in [
+            "",
+            "/",
+            "..",
+            "../etc/passwd",
+            "a/../../b",
+            "a//b",
+            "./a",
+            "a/.",
+            "a\0b",
+            "a/",
+        ] {
             assert!(normalize(bad).is_err(), "{bad:?} accepted");
         }
         assert!(normalize(&"x".repeat(PATH_BYTES_MAX + 1)).is_err());

@@ -16,9 +16,19 @@ pub enum StoreError {
     #[error("block {block:016x} is not stored on rank {rank}")]
     Missing { block: BlockId, rank: Rank },
     #[error("block {block:016x} failed its checksum on rank {rank} (stored {found:08x}, expected {expected:08x})")]
-    Corrupt { block: BlockId, rank: Rank, expected: u32, found: u32 },
+    Corrupt {
+        block: BlockId,
+        rank: Rank,
+        expected: u32,
+        found: u32,
+    },
     #[error("block {block:016x} on rank {rank}: {source}")]
-    Io { block: BlockId, rank: Rank, #[source] source: std::io::Error },
+    Io {
+        block: BlockId,
+        rank: Rank,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A block's bytes, memory-mapped (or empty for a zero-length block).
@@ -75,7 +85,11 @@ impl BlockStore {
     }
 
     fn io(&self, block: BlockId) -> impl Fn(std::io::Error) -> StoreError + '_ {
-        move |source| StoreError::Io { block, rank: self.rank, source }
+        move |source| StoreError::Io {
+            block,
+            rank: self.rank,
+            source,
+        }
     }
 
     /// Writes a block through a memory map, then renames it into place, so a block
@@ -112,11 +126,18 @@ impl BlockStore {
         self.read_with(block, None)
     }
 
-    fn read_with(&self, block: BlockId, expected_crc: Option<u32>) -> Result<BlockBytes, StoreError> {
+    fn read_with(
+        &self,
+        block: BlockId,
+        expected_crc: Option<u32>,
+    ) -> Result<BlockBytes, StoreError> {
         let file = match File::open(self.path(block)) {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::Missing { block, rank: self.rank })
+                return Err(StoreError::Missing {
+                    block,
+                    rank: self.rank,
+                })
             }
             Err(error) => return Err(self.io(block)(error)),
         };
@@ -130,7 +151,12 @@ impl BlockStore {
         if let Some(expected) = expected_crc {
             let found = crc32c(bytes.as_ref());
             if found != expected {
-                return Err(StoreError::Corrupt { block, rank: self.rank, expected, found });
+                return Err(StoreError::Corrupt {
+                    block,
+                    rank: self.rank,
+                    expected,
+                    found,
+                });
             }
         }
         Ok(bytes)
@@ -142,7 +168,9 @@ impl BlockStore {
 
     /// Every block held here (reported to the name node at start).
     pub fn held(&self) -> Vec<BlockId> {
-        let Ok(entries) = fs::read_dir(&self.dir) else { return Vec::new() };
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
         entries
             .flatten()
             .filter_map(|entry| {
@@ -177,7 +205,10 @@ mod tests {
         assert_eq!(store.read(7, crc).unwrap().as_ref(), b"hello");
         let path = rank_dir(root.path(), 3).join(block_file_name(7));
         fs::write(&path, b"hellp").unwrap();
-        assert!(matches!(store.read(7, crc), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(
+            store.read(7, crc),
+            Err(StoreError::Corrupt { .. })
+        ));
         assert!(matches!(store.read(8, 0), Err(StoreError::Missing { .. })));
         assert_eq!(store.held(), vec![7]);
     }

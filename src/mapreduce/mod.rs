@@ -54,12 +54,21 @@ fn sum_ints(values: &[i64]) -> Reduced {
         partial(values)
     } else {
         // Each chunk of at most 2^20 i64s fits an i128 with room to spare.
-        values.par_chunks(1 << 20).map(partial).reduce(|| 0, |a, b| a.saturating_add(b))
+        values
+            .par_chunks(1 << 20)
+            .map(partial)
+            .reduce(|| 0, |a, b| a.saturating_add(b))
     };
     match i64::try_from(total) {
         Ok(value) => Reduced::Int(value),
         Err(_) if total != i128::MAX && total != i128::MIN => Reduced::Big(total.to_string()),
-        Err(_) => Reduced::Big(values.iter().map(|&v| BigInt::from(v)).sum::<BigInt>().to_string()),
+        Err(_) => Reduced::Big(
+            values
+                .iter()
+                .map(|&v| BigInt::from(v))
+                .sum::<BigInt>()
+                .to_string(),
+        ),
     }
 }
 
@@ -89,8 +98,12 @@ impl Column {
             (Column::Ints(v), Reducer::Min) => Reduced::Int(*v.par_iter().min()?),
             (Column::Ints(v), Reducer::Max) => Reduced::Int(*v.par_iter().max()?),
             (Column::Floats(v), Reducer::Sum) => Reduced::Float(v.par_iter().sum()),
-            (Column::Floats(v), Reducer::Min) => Reduced::Float(v.par_iter().copied().reduce(|| f64::INFINITY, f64::min)),
-            (Column::Floats(v), Reducer::Max) => Reduced::Float(v.par_iter().copied().reduce(|| f64::NEG_INFINITY, f64::max)),
+            (Column::Floats(v), Reducer::Min) => {
+                Reduced::Float(v.par_iter().copied().reduce(|| f64::INFINITY, f64::min))
+            }
+            (Column::Floats(v), Reducer::Max) => {
+                Reduced::Float(v.par_iter().copied().reduce(|| f64::NEG_INFINITY, f64::max))
+            }
             (Column::Strs(v), Reducer::Sum | Reducer::Concat) => Reduced::Str(v.concat()),
             (Column::Strs(v), Reducer::Min) => Reduced::Str(v.into_par_iter().min()?),
             (Column::Strs(v), Reducer::Max) => Reduced::Str(v.into_par_iter().max()?),
@@ -114,18 +127,25 @@ fn merge_map<V: Copy + Send + Sync>(
     combine: impl Fn(V, V) -> V + Sync + Send + Copy,
 ) -> HashMap<String, V> {
     let fold = |mut map: HashMap<String, V>, (key, value): (String, V)| {
-        map.entry(key).and_modify(|old| *old = combine(*old, value)).or_insert(value);
+        map.entry(key)
+            .and_modify(|old| *old = combine(*old, value))
+            .or_insert(value);
         map
     };
     if pairs.len() < PARALLEL_MIN {
         return pairs.into_iter().fold(HashMap::new(), fold);
     }
-    pairs.into_par_iter().fold(HashMap::new, fold).reduce(HashMap::new, |mut a, b| {
-        for (key, value) in b {
-            a.entry(key).and_modify(|old| *old = combine(*old, value)).or_insert(value);
-        }
-        a
-    })
+    pairs
+        .into_par_iter()
+        .fold(HashMap::new, fold)
+        .reduce(HashMap::new, |mut a, b| {
+            for (key, value) in b {
+                a.entry(key)
+                    .and_modify(|old| *old = combine(*old, value))
+                    .or_insert(value);
+            }
+            a
+        })
 }
 
 impl Keyed {
@@ -134,25 +154,47 @@ impl Keyed {
         let entries = match (self, reducer) {
             (Keyed::Ints(pairs), Reducer::Count) => {
                 let ones = pairs.into_iter().map(|(k, _)| (k, 1i64)).collect();
-                merge_map(ones, |a, b| a + b).into_iter().map(|(k, v)| (k, Reduced::Int(v))).collect()
+                merge_map(ones, |a, b| a + b)
+                    .into_iter()
+                    .map(|(k, v)| (k, Reduced::Int(v)))
+                    .collect()
             }
             (Keyed::Floats(pairs), Reducer::Count) => {
                 let ones = pairs.into_iter().map(|(k, _)| (k, 1i64)).collect();
-                merge_map(ones, |a, b| a + b).into_iter().map(|(k, v)| (k, Reduced::Int(v))).collect()
+                merge_map(ones, |a, b| a + b)
+                    .into_iter()
+                    .map(|(k, v)| (k, Reduced::Int(v)))
+                    .collect()
             }
             (Keyed::Ints(pairs), Reducer::Sum) => {
-                let wide: Vec<(String, i128)> = pairs.into_iter().map(|(k, v)| (k, v as i128)).collect();
+                let wide: Vec<(String, i128)> =
+                    pairs.into_iter().map(|(k, v)| (k, v as i128)).collect();
                 let mut entries = Vec::new();
                 for (key, value) in merge_map(wide, |a, b| a.saturating_add(b)) {
                     entries.push((key, Reduced::Int(i64::try_from(value).ok()?)));
                 }
                 entries
             }
-            (Keyed::Ints(pairs), Reducer::Min) => merge_map(pairs, i64::min).into_iter().map(|(k, v)| (k, Reduced::Int(v))).collect(),
-            (Keyed::Ints(pairs), Reducer::Max) => merge_map(pairs, i64::max).into_iter().map(|(k, v)| (k, Reduced::Int(v))).collect(),
-            (Keyed::Floats(pairs), Reducer::Sum) => merge_map(pairs, |a, b| a + b).into_iter().map(|(k, v)| (k, Reduced::Float(v))).collect(),
-            (Keyed::Floats(pairs), Reducer::Min) => merge_map(pairs, f64::min).into_iter().map(|(k, v)| (k, Reduced::Float(v))).collect(),
-            (Keyed::Floats(pairs), Reducer::Max) => merge_map(pairs, f64::max).into_iter().map(|(k, v)| (k, Reduced::Float(v))).collect(),
+            (Keyed::Ints(pairs), Reducer::Min) => merge_map(pairs, i64::min)
+                .into_iter()
+                .map(|(k, v)| (k, Reduced::Int(v)))
+                .collect(),
+            (Keyed::Ints(pairs), Reducer::Max) => merge_map(pairs, i64::max)
+                .into_iter()
+                .map(|(k, v)| (k, Reduced::Int(v)))
+                .collect(),
+            (Keyed::Floats(pairs), Reducer::Sum) => merge_map(pairs, |a, b| a + b)
+                .into_iter()
+                .map(|(k, v)| (k, Reduced::Float(v)))
+                .collect(),
+            (Keyed::Floats(pairs), Reducer::Min) => merge_map(pairs, f64::min)
+                .into_iter()
+                .map(|(k, v)| (k, Reduced::Float(v)))
+                .collect(),
+            (Keyed::Floats(pairs), Reducer::Max) => merge_map(pairs, f64::max)
+                .into_iter()
+                .map(|(k, v)| (k, Reduced::Float(v)))
+                .collect(),
             _ => return None,
         };
         Some(KeyedResult { entries })
@@ -167,17 +209,35 @@ mod tests {
     fn int_sums_widen_instead_of_overflowing() {
         let values = vec![i64::MAX; 4];
         let expected = (BigInt::from(i64::MAX) * 4).to_string();
-        assert_eq!(Column::Ints(values).reduce(Reducer::Sum), Some(Reduced::Big(expected)));
+        assert_eq!(
+            Column::Ints(values).reduce(Reducer::Sum),
+            Some(Reduced::Big(expected))
+        );
         let many: Vec<i64> = (0..100_000).collect();
-        assert_eq!(Column::Ints(many).reduce(Reducer::Sum), Some(Reduced::Int(4_999_950_000)));
+        assert_eq!(
+            Column::Ints(many).reduce(Reducer::Sum),
+            Some(Reduced::Int(4_999_950_000))
+        );
     }
 
     #[test]
     fn reducers_match_their_definitions() {
-        assert_eq!(Column::Ints(vec![3, -1, 2]).reduce(Reducer::Min), Some(Reduced::Int(-1)));
-        assert_eq!(Column::Floats(vec![0.5, 2.5]).reduce(Reducer::Max), Some(Reduced::Float(2.5)));
-        assert_eq!(Column::Strs(vec!["a".into(), "b".into()]).reduce(Reducer::Concat), Some(Reduced::Str("ab".into())));
-        assert_eq!(Column::Ints(vec![]).reduce(Reducer::Count), Some(Reduced::Int(0)));
+        assert_eq!(
+            Column::Ints(vec![3, -1, 2]).reduce(Reducer::Min),
+            Some(Reduced::Int(-1))
+        );
+        assert_eq!(
+            Column::Floats(vec![0.5, 2.5]).reduce(Reducer::Max),
+            Some(Reduced::Float(2.5))
+        );
+        assert_eq!(
+            Column::Strs(vec!["a".into(), "b".into()]).reduce(Reducer::Concat),
+            Some(Reduced::Str("ab".into()))
+        );
+        assert_eq!(
+            Column::Ints(vec![]).reduce(Reducer::Count),
+            Some(Reduced::Int(0))
+        );
         assert_eq!(Column::Ints(vec![]).reduce(Reducer::Sum), None);
     }
 
@@ -185,7 +245,11 @@ mod tests {
     fn keyed_counts_merge_like_a_counter() {
         let pairs: Vec<(String, i64)> = (0..50_000).map(|i| (format!("k{}", i % 7), 1)).collect();
         let result = Keyed::Ints(pairs).reduce(Reducer::Sum).unwrap();
-        let total: i64 = result.entries.iter().map(|(_, v)| if let Reduced::Int(v) = v { *v } else { 0 }).sum();
+        let total: i64 = result
+            .entries
+            .iter()
+            .map(|(_, v)| if let Reduced::Int(v) = v { *v } else { 0 })
+            .sum();
         assert_eq!((result.entries.len(), total), (7, 50_000));
     }
 }

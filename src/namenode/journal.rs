@@ -54,11 +54,15 @@ pub fn read_records(path: &Path) -> std::io::Result<Vec<Record>> {
     while rest.len() >= 8 {
         let len = u32::from_le_bytes(rest[0..4].try_into().unwrap()) as usize;
         let crc = u32::from_le_bytes(rest[4..8].try_into().unwrap());
-        let Some(body) = rest.get(8..8 + len) else { break };
+        let Some(body) = rest.get(8..8 + len) else {
+            break;
+        };
         if crc32c::crc32c(body) != crc {
             break;
         }
-        let Ok(record) = postcard::from_bytes(body) else { break };
+        let Ok(record) = postcard::from_bytes(body) else {
+            break;
+        };
         records.push(record);
         rest = &rest[8 + len..];
     }
@@ -73,15 +77,28 @@ mod tests {
     #[test]
     fn records_survive_reopen_and_a_torn_tail_is_ignored() {
         let root = tempfile::tempdir().unwrap();
-        let meta = FileMeta { path: "/a".into(), size: 0, blocks: vec![], mtime_ms: 1 };
+        let meta = FileMeta {
+            path: "/a".into(),
+            size: 0,
+            blocks: vec![],
+            mtime_ms: 1,
+        };
         {
             let (mut journal, records) = Journal::open(root.path()).unwrap();
             assert!(records.is_empty());
-            journal.append(&[Record::Commit(meta.clone()), Record::Remove("/a".into())]).unwrap();
+            journal
+                .append(&[Record::Commit(meta.clone()), Record::Remove("/a".into())])
+                .unwrap();
         }
-        let mut file = OpenOptions::new().append(true).open(root.path().join(FILE_NAME)).unwrap();
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(root.path().join(FILE_NAME))
+            .unwrap();
         file.write_all(&[9, 0, 0, 0, 1, 2]).unwrap();
         let (_, records) = Journal::open(root.path()).unwrap();
-        assert_eq!(records, vec![Record::Commit(meta), Record::Remove("/a".into())]);
+        assert_eq!(
+            records,
+            vec![Record::Commit(meta), Record::Remove("/a".into())]
+        );
     }
 }

@@ -18,7 +18,9 @@ pub use crate::protocol::JournalRecord as Record;
 pub enum NameError {
     #[error(transparent)]
     Path(#[from] PathError),
-    #[error("{0} already exists in the DFS (files are write-once: write a new path or remove it first)")]
+    #[error(
+        "{0} already exists in the DFS (files are write-once: write a new path or remove it first)"
+    )]
     Exists(String),
     #[error("{0} does not exist in the DFS")]
     NotFound(String),
@@ -52,7 +54,12 @@ impl NameNode {
             return Err(NameError::Exists(path));
         }
         let size = staged.blocks.iter().map(|block| block.len).sum();
-        let meta = FileMeta { path, size, blocks: staged.blocks, mtime_ms: now_ms };
+        let meta = FileMeta {
+            path,
+            size,
+            blocks: staged.blocks,
+            mtime_ms: now_ms,
+        };
         let record = Record::Commit(meta);
         self.apply(record.clone());
         Ok(record)
@@ -119,7 +126,11 @@ impl NameNode {
 
     /// Removes a file, or with `recursive` everything under a prefix. Returns the
     /// removed files (whose blocks the caller deletes) and the records to journal.
-    pub fn remove(&mut self, path: &str, recursive: bool) -> Result<(Vec<FileMeta>, Vec<Record>), NameError> {
+    pub fn remove(
+        &mut self,
+        path: &str,
+        recursive: bool,
+    ) -> Result<(Vec<FileMeta>, Vec<Record>), NameError> {
         let normalized = normalize_prefix(path)?;
         let victims: Vec<FileMeta> = if let Some(meta) = self.files.get(&normalized) {
             vec![meta.clone()]
@@ -133,7 +144,10 @@ impl NameNode {
             }
             under
         };
-        let records: Vec<Record> = victims.iter().map(|meta| Record::Remove(meta.path.clone())).collect();
+        let records: Vec<Record> = victims
+            .iter()
+            .map(|meta| Record::Remove(meta.path.clone()))
+            .collect();
         for record in &records {
             self.apply(record.clone());
         }
@@ -173,7 +187,10 @@ impl NameNode {
 
     /// Every block id referenced by the namespace.
     pub fn referenced_blocks(&self) -> HashSet<BlockId> {
-        self.files.values().flat_map(|meta| meta.blocks.iter().map(|b| b.id)).collect()
+        self.files
+            .values()
+            .flat_map(|meta| meta.blocks.iter().map(|b| b.id))
+            .collect()
     }
 
     pub fn usage(&self, rank: Rank) -> u64 {
@@ -182,17 +199,34 @@ impl NameNode {
 
     /// Where further replicas of a block held by `holder` should go: ranks on other
     /// hosts first, then the least used; never a rank that already holds it.
-    pub fn choose_replicas(&self, block: &BlockMeta, wanted: usize, ranks: &[(Rank, String)]) -> Vec<Rank> {
+    pub fn choose_replicas(
+        &self,
+        block: &BlockMeta,
+        wanted: usize,
+        ranks: &[(Rank, String)],
+    ) -> Vec<Rank> {
         let hosts_holding: HashSet<&str> = ranks
             .iter()
             .filter(|(rank, _)| block.replicas.contains(rank))
             .map(|(_, host)| host.as_str())
             .collect();
-        let mut candidates: Vec<&(Rank, String)> =
-            ranks.iter().filter(|(rank, _)| !block.replicas.contains(rank)).collect();
-        candidates.sort_by_key(|(rank, host)| (hosts_holding.contains(host.as_str()), self.usage(*rank), *rank));
+        let mut candidates: Vec<&(Rank, String)> = ranks
+            .iter()
+            .filter(|(rank, _)| !block.replicas.contains(rank))
+            .collect();
+        candidates.sort_by_key(|(rank, host)| {
+            (
+                hosts_holding.contains(host.as_str()),
+                self.usage(*rank),
+                *rank,
+            )
+        });
         let missing = wanted.saturating_sub(block.replicas.len());
-        candidates.into_iter().take(missing).map(|(rank, _)| *rank).collect()
+        candidates
+            .into_iter()
+            .take(missing)
+            .map(|(rank, _)| *rank)
+            .collect()
     }
 }
 
@@ -206,7 +240,12 @@ mod tests {
             blocks: lens
                 .iter()
                 .enumerate()
-                .map(|(i, len)| BlockMeta { id: i as u64 + 1, len: *len, crc32c: 0, replicas: vec![rank] })
+                .map(|(i, len)| BlockMeta {
+                    id: i as u64 + 1,
+                    len: *len,
+                    crc32c: 0,
+                    replicas: vec![rank],
+                })
                 .collect(),
         }
     }
@@ -216,7 +255,10 @@ mod tests {
         let mut names = NameNode::new();
         names.commit(staged("a/b", &[10, 5], 1), 0).unwrap();
         assert_eq!(names.lookup("/a/b").unwrap().size, 15);
-        assert_eq!(names.commit(staged("/a/b", &[1], 2), 0), Err(NameError::Exists("/a/b".into())));
+        assert_eq!(
+            names.commit(staged("/a/b", &[1], 2), 0),
+            Err(NameError::Exists("/a/b".into()))
+        );
         assert_eq!(names.usage(1), 15);
     }
 
@@ -226,7 +268,12 @@ mod tests {
         for path in ["/d/x", "/d/y", "/dd/z", "/e"] {
             names.commit(staged(path, &[1], 1), 0).unwrap();
         }
-        let listed: Vec<String> = names.list("/d").unwrap().into_iter().map(|m| m.path).collect();
+        let listed: Vec<String> = names
+            .list("/d")
+            .unwrap()
+            .into_iter()
+            .map(|m| m.path)
+            .collect();
         assert_eq!(listed, vec!["/d/x", "/d/y"]);
         assert_eq!(names.list("/").unwrap().len(), 4);
     }
@@ -236,19 +283,35 @@ mod tests {
         let mut names = NameNode::new();
         names.commit(staged("/d/x", &[4], 1), 0).unwrap();
         names.commit(staged("/d/y", &[6], 1), 0).unwrap();
-        assert_eq!(names.remove("/d", false).unwrap_err(), NameError::IsDirectory("/d".into()));
+        assert_eq!(
+            names.remove("/d", false).unwrap_err(),
+            NameError::IsDirectory("/d".into())
+        );
         let (removed, records) = names.remove("/d", true).unwrap();
         assert_eq!((removed.len(), records.len()), (2, 2));
         assert_eq!(names.usage(1), 0);
-        assert_eq!(names.remove("/d", true).unwrap_err(), NameError::NotFound("/d".into()));
+        assert_eq!(
+            names.remove("/d", true).unwrap_err(),
+            NameError::NotFound("/d".into())
+        );
     }
 
     #[test]
     fn replicas_go_to_other_hosts_first_then_least_used() {
         let mut names = NameNode::new();
         names.commit(staged("/big", &[100], 2), 0).unwrap();
-        let block = BlockMeta { id: 9, len: 1, crc32c: 0, replicas: vec![1] };
-        let ranks = vec![(1, "a".into()), (2, "b".into()), (3, "b".into()), (4, "a".into())];
+        let block = BlockMeta {
+            id: 9,
+            len: 1,
+            crc32c: 0,
+            replicas: vec![1],
+        };
+        let ranks = vec![
+            (1, "a".into()),
+            (2, "b".into()),
+            (3, "b".into()),
+            (4, "a".into()),
+        ];
         assert_eq!(names.choose_replicas(&block, 2, &ranks), vec![3]);
         assert_eq!(names.choose_replicas(&block, 3, &ranks), vec![3, 2]);
     }

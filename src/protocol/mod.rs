@@ -351,7 +351,9 @@ pub enum Message {
     /// A worker's last word before it finalises MPI.
     Bye,
     /// Start a raw MPI ping-pong of `count` round trips (benchmark baseline).
-    RawPingPong { count: u32 },
+    RawPingPong {
+        count: u32,
+    },
 }
 
 /// One durable change to the DFS namespace (the name node's journal).
@@ -400,7 +402,10 @@ mod tests {
         };
         let decoded = decode(&encode(&message), 1).unwrap();
         match decoded {
-            Message::Request { id: 7, body: Request::Uv(name, UvOp::Set(key, Value::Int(-3))) } => {
+            Message::Request {
+                id: 7,
+                body: Request::Uv(name, UvOp::Set(key, Value::Int(-3))),
+            } => {
                 assert_eq!((name.as_str(), key.as_str()), ("v", "k"))
             }
             other => panic!("unexpected {other:?}"),

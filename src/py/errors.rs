@@ -27,8 +27,12 @@ pub fn to_pyerr(kind: ErrorKind, message: String) -> PyErr {
         ErrorKind::Runtime => PyRuntimeError::new_err(message),
         ErrorKind::Os => PyOSError::new_err(message),
         ErrorKind::Job => Python::attach(|py| vesper_error(py, "JobError", message)),
-        ErrorKind::MissingInput => Python::attach(|py| vesper_error(py, "MissingInputError", message)),
-        ErrorKind::MissingOutput => Python::attach(|py| vesper_error(py, "MissingOutputError", message)),
+        ErrorKind::MissingInput => {
+            Python::attach(|py| vesper_error(py, "MissingInputError", message))
+        }
+        ErrorKind::MissingOutput => {
+            Python::attach(|py| vesper_error(py, "MissingOutputError", message))
+        }
         ErrorKind::JobsFailed => Python::attach(|py| vesper_error(py, "JobsFailed", message)),
     }
 }

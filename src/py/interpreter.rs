@@ -39,11 +39,22 @@ pub fn start(argv: &[String]) {
         config.install_signal_handlers = 1;
         config.parse_argv = 0;
         let program = CString::new(program_name()).expect("no NUL in a path");
-        let status = pyo3::ffi::PyConfig_SetBytesString(&mut config, &mut config.program_name, program.as_ptr());
+        let status = pyo3::ffi::PyConfig_SetBytesString(
+            &mut config,
+            &mut config.program_name,
+            program.as_ptr(),
+        );
         check(status, &mut config);
-        let arguments: Vec<CString> = argv.iter().map(|a| CString::new(a.as_str()).unwrap_or_default()).collect();
+        let arguments: Vec<CString> = argv
+            .iter()
+            .map(|a| CString::new(a.as_str()).unwrap_or_default())
+            .collect();
         let pointers: Vec<*const std::ffi::c_char> = arguments.iter().map(|a| a.as_ptr()).collect();
-        let status = pyo3::ffi::PyConfig_SetBytesArgv(&mut config, pointers.len() as _, pointers.as_ptr() as *mut _);
+        let status = pyo3::ffi::PyConfig_SetBytesArgv(
+            &mut config,
+            pointers.len() as _,
+            pointers.as_ptr() as *mut _,
+        );
         check(status, &mut config);
         let status = pyo3::ffi::Py_InitializeFromConfig(&config);
         check(status, &mut config);
@@ -55,7 +66,10 @@ pub fn start(argv: &[String]) {
 unsafe fn check(status: pyo3::ffi::PyStatus, config: &mut pyo3::ffi::PyConfig) {
     if pyo3::ffi::PyStatus_Exception(status) != 0 {
         pyo3::ffi::PyConfig_Clear(config);
-        eprintln!("vesper: cannot start the embedded Python (built against {})", program_name());
+        eprintln!(
+            "vesper: cannot start the embedded Python (built against {})",
+            program_name()
+        );
         pyo3::ffi::Py_ExitStatusException(status);
     }
 }
@@ -68,7 +82,14 @@ fn _vesper(module: &Bound<'_, PyModule>) -> PyResult<()> {
 fn install_package(py: Python<'_>) -> PyResult<()> {
     let modules = PyList::empty(py);
     for (name, is_package, source) in package::MODULES {
-        modules.append(PyTuple::new(py, [name.into_pyobject(py)?.into_any(), is_package.into_pyobject(py)?.to_owned().into_any(), source.into_pyobject(py)?.into_any()])?)?;
+        modules.append(PyTuple::new(
+            py,
+            [
+                name.into_pyobject(py)?.into_any(),
+                is_package.into_pyobject(py)?.to_owned().into_any(),
+                source.into_pyobject(py)?.into_any(),
+            ],
+        )?)?;
     }
     let globals = PyDict::new(py);
     globals.set_item("_vesper_modules", modules)?;
@@ -171,11 +192,21 @@ fn finish_run(end: ScriptEnd) -> i32 {
         }
     }
     if stopped {
-        eprintln!("vesper: stopping: no new jobs start; running jobs get {} s to finish", runtime.config.grace_period_ms / 1000);
-        let reply = runtime.engine.call(Request::Drain(runtime.config.grace_period_ms));
-        let _ = reply.recv_timeout(Duration::from_millis(runtime.config.grace_period_ms + 5_000));
+        eprintln!(
+            "vesper: stopping: no new jobs start; running jobs get {} s to finish",
+            runtime.config.grace_period_ms / 1000
+        );
+        let reply = runtime
+            .engine
+            .call(Request::Drain(runtime.config.grace_period_ms));
+        let _ = reply.recv_timeout(Duration::from_millis(
+            runtime.config.grace_period_ms + 5_000,
+        ));
     }
-    let summary = runtime.engine.call(Request::Summary).recv_timeout(Duration::from_secs(10));
+    let summary = runtime
+        .engine
+        .call(Request::Summary)
+        .recv_timeout(Duration::from_secs(10));
     let mut jobs_failed = false;
     if let Ok(Reply::Summary(counts, workers)) = summary {
         let total: u64 = counts.iter().sum();
@@ -189,7 +220,10 @@ fn finish_run(end: ScriptEnd) -> i32 {
             if unfinished > 0 {
                 line.push_str(&format!(", {unfinished} not run"));
             }
-            line.push_str(&format!(" in {:.2} s on {workers} workers", native::elapsed_s()));
+            line.push_str(&format!(
+                " in {:.2} s on {workers} workers",
+                native::elapsed_s()
+            ));
             eprintln!("{line}");
         }
     }
@@ -209,7 +243,11 @@ fn finish_run(end: ScriptEnd) -> i32 {
         _ => 0,
     };
     crate::launch::EXIT_STATUS.store(status, std::sync::atomic::Ordering::SeqCst);
-    match runtime.engine.call(Request::Shutdown).recv_timeout(Duration::from_secs(30)) {
+    match runtime
+        .engine
+        .call(Request::Shutdown)
+        .recv_timeout(Duration::from_secs(30))
+    {
         Ok(Reply::Error(ErrorKind::Runtime, message)) => eprintln!("vesper: {message}"),
         Err(_) => eprintln!("vesper: the engine did not confirm shutdown"),
         _ => {}

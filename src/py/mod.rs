@@ -31,7 +31,9 @@ pub struct Runtime {
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 
 pub(crate) fn runtime() -> &'static Runtime {
-    RUNTIME.get().expect("the runtime is set before Python starts")
+    RUNTIME
+        .get()
+        .expect("the runtime is set before Python starts")
 }
 
 /// How the script ended, for the exit status.
@@ -47,9 +49,16 @@ pub enum ScriptEnd {
 
 /// Rank 0: runs the script (and then the prompt with `interactive`), waits for
 /// every job, prints the summary, and returns the exit status.
-pub fn run_scheduler(runtime: Runtime, script: Option<PathBuf>, args: Vec<String>, interactive: bool) -> i32 {
+pub fn run_scheduler(
+    runtime: Runtime,
+    script: Option<PathBuf>,
+    args: Vec<String>,
+    interactive: bool,
+) -> i32 {
     let _ = RUNTIME.set(runtime);
-    let mut argv: Vec<String> = vec![script.as_ref().map_or(String::new(), |p| p.display().to_string())];
+    let mut argv: Vec<String> = vec![script
+        .as_ref()
+        .map_or(String::new(), |p| p.display().to_string())];
     argv.extend(args);
     interpreter::start(&argv);
     interpreter::run_scheduler(script, interactive)

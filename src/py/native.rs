@@ -25,14 +25,20 @@ pub fn elapsed_s() -> f64 {
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 
 /// Waits for an engine reply, releasing the GIL, honouring signals and a timeout.
-pub fn wait_reply<T: Send>(py: Python<'_>, receiver: &Receiver<T>, timeout: Option<f64>) -> PyResult<T> {
+pub fn wait_reply<T: Send>(
+    py: Python<'_>,
+    receiver: &Receiver<T>,
+    timeout: Option<f64>,
+) -> PyResult<T> {
     if let Ok(reply) = receiver.try_recv() {
         return Ok(reply);
     }
     let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
     loop {
         let slice = match deadline {
-            Some(deadline) => deadline.saturating_duration_since(Instant::now()).min(SIGNAL_CHECK),
+            Some(deadline) => deadline
+                .saturating_duration_since(Instant::now())
+                .min(SIGNAL_CHECK),
             None => SIGNAL_CHECK,
         };
         match py.detach(|| receiver.recv_timeout(slice)) {
@@ -40,11 +46,16 @@ pub fn wait_reply<T: Send>(py: Python<'_>, receiver: &Receiver<T>, timeout: Opti
             Err(RecvTimeoutError::Timeout) => {
                 py.check_signals()?;
                 if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(PyTimeoutError::new_err(format!("timed out after {} s", timeout.unwrap_or(0.0))));
+                    return Err(PyTimeoutError::new_err(format!(
+                        "timed out after {} s",
+                        timeout.unwrap_or(0.0)
+                    )));
                 }
             }
             Err(RecvTimeoutError::Disconnected) => {
-                return Err(PyRuntimeError::new_err("the vesper engine has stopped (the run is shutting down)"))
+                return Err(PyRuntimeError::new_err(
+                    "the vesper engine has stopped (the run is shutting down)",
+                ))
             }
         }
     }
@@ -91,7 +102,9 @@ fn ping_rank(py: Python<'_>, rank: Rank) -> PyResult<()> {
 #[pyfunction]
 fn raw_ping_pong(py: Python<'_>, rank: Rank, count: u32) -> PyResult<Vec<f64>> {
     let (sender, receiver) = crossbeam_channel::bounded(1);
-    runtime().engine.send(Local::RawPingPong(rank, count, sender));
+    runtime()
+        .engine
+        .send(Local::RawPingPong(rank, count, sender));
     wait_reply(py, &receiver, Some(60.0))
 }
 
@@ -148,7 +161,11 @@ fn submit(
         arguments,
         inputs,
         outputs,
-        resources: Resources { cores, memory_bytes: memory, gpus },
+        resources: Resources {
+            cores,
+            memory_bytes: memory,
+            gpus,
+        },
         retries,
         timeout_ms: timeout.map(|t| (t * 1000.0) as u64),
     };
@@ -228,7 +245,9 @@ fn from_value(py: Python<'_>, value: Value) -> PyResult<Py<PyAny>> {
         Value::Int(v) => v.into_pyobject(py)?.into_any().unbind(),
         Value::Float(v) => v.into_pyobject(py)?.into_any().unbind(),
         Value::Str(v) => v.into_pyobject(py)?.into_any().unbind(),
-        Value::Pickled(bytes) => pickle_module(py)?.call_method1("loads", (PyBytes::new(py, &bytes),))?.unbind(),
+        Value::Pickled(bytes) => pickle_module(py)?
+            .call_method1("loads", (PyBytes::new(py, &bytes),))?
+            .unbind(),
     })
 }
 
@@ -236,7 +255,10 @@ fn key_of(key: &Bound<'_, PyAny>) -> PyResult<String> {
     key.extract::<String>().map_err(|_| {
         PyTypeError::new_err(format!(
             "UserView keys must be str, not {}",
-            key.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            key.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         ))
     })
 }
@@ -258,7 +280,13 @@ fn uv(
         None => String::new(),
     };
     let value_of = |object: &Option<Bound<'_, PyAny>>| -> PyResult<Value> {
-        to_value(py, &key, object.as_ref().ok_or_else(|| PyValueError::new_err("missing value"))?)
+        to_value(
+            py,
+            &key,
+            object
+                .as_ref()
+                .ok_or_else(|| PyValueError::new_err("missing value"))?,
+        )
     };
     let operation = match op {
         "get" => UvOp::Get(key),
@@ -297,7 +325,11 @@ fn uv(
             }
             UvOp::Update(pairs)
         }
-        other => return Err(PyValueError::new_err(format!("unknown UserView operation {other}"))),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown UserView operation {other}"
+            )))
+        }
     };
     let reply = call(py, Request::Uv(view, operation), timeout)?;
     Ok(match reply {
@@ -370,7 +402,11 @@ fn dfs_remove(py: Python<'_>, path: &str, recursive: bool) -> PyResult<u64> {
 
 #[pyfunction]
 #[pyo3(signature = (path, timeout=None))]
-fn dfs_wait<'py>(py: Python<'py>, path: &str, timeout: Option<f64>) -> PyResult<Bound<'py, PyDict>> {
+fn dfs_wait<'py>(
+    py: Python<'py>,
+    path: &str,
+    timeout: Option<f64>,
+) -> PyResult<Bound<'py, PyDict>> {
     match call(py, Request::DfsWait(path.into()), timeout)? {
         Reply::File(meta) => file_dict(py, &meta),
         other => Err(unexpected(other)),
@@ -387,7 +423,12 @@ fn staged(path: String, blocks: Vec<BlockTuple>) -> StagedFile {
         path,
         blocks: blocks
             .into_iter()
-            .map(|(id, len, crc32c, replicas)| BlockMeta { id, len, crc32c, replicas })
+            .map(|(id, len, crc32c, replicas)| BlockMeta {
+                id,
+                len,
+                crc32c,
+                replicas,
+            })
             .collect(),
     }
 }
@@ -418,24 +459,43 @@ fn dfs_discard(ids: Vec<BlockId>) {
 /// Reads a block: from this rank's store when it holds a replica, otherwise (or if
 /// the local replica is bad) from another rank through the engine.
 #[pyfunction]
-fn dfs_read_block<'py>(py: Python<'py>, path: String, block: BlockTuple) -> PyResult<Bound<'py, PyBytes>> {
+fn dfs_read_block<'py>(
+    py: Python<'py>,
+    path: String,
+    block: BlockTuple,
+) -> PyResult<Bound<'py, PyBytes>> {
     let runtime = runtime();
     let (id, len, crc32c, mut replicas) = block;
     if replicas.contains(&runtime.rank) {
         match runtime.store.read(id, crc32c) {
             Ok(bytes) => return Ok(PyBytes::new(py, bytes.as_ref())),
-            Err(error @ (StoreError::Corrupt { .. } | StoreError::Missing { .. } | StoreError::Io { .. })) => {
+            Err(
+                error @ (StoreError::Corrupt { .. }
+                | StoreError::Missing { .. }
+                | StoreError::Io { .. }),
+            ) => {
                 tracing::warn!("{path}: {error}; reading another replica");
                 eprintln!("vesper: {path}: {error}; reading another replica");
                 replicas.retain(|r| *r != runtime.rank);
                 if replicas.is_empty() {
-                    return Err(PyOSError::new_err(format!("{path}: {error}, and there is no other replica")));
+                    return Err(PyOSError::new_err(format!(
+                        "{path}: {error}, and there is no other replica"
+                    )));
                 }
             }
         }
     }
     let (sender, receiver) = crossbeam_channel::bounded(1);
-    runtime.engine.send(Local::ReadBlock(path, BlockMeta { id, len, crc32c, replicas }, sender));
+    runtime.engine.send(Local::ReadBlock(
+        path,
+        BlockMeta {
+            id,
+            len,
+            crc32c,
+            replicas,
+        },
+        sender,
+    ));
     match wait_reply(py, &receiver, None)? {
         Ok(bytes) => {
             let object = PyBytes::new(py, &bytes);
@@ -449,7 +509,12 @@ fn dfs_read_block<'py>(py: Python<'py>, path: String, block: BlockTuple) -> PyRe
 // ---------------------------------------------------------------- map-reduce
 
 #[pyfunction]
-fn mapreduce<'py>(py: Python<'py>, function: FunctionId, function_bytes: Vec<u8>, chunks: Vec<Vec<u8>>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+fn mapreduce<'py>(
+    py: Python<'py>,
+    function: FunctionId,
+    function_bytes: Vec<u8>,
+    chunks: Vec<Vec<u8>>,
+) -> PyResult<Vec<Bound<'py, PyBytes>>> {
     let spec = MapReduceSpec {
         function,
         function_bytes,
@@ -462,15 +527,25 @@ fn mapreduce<'py>(py: Python<'py>, function: FunctionId, function_bytes: Vec<u8>
 }
 
 fn reducer(op: &str) -> PyResult<Reducer> {
-    Reducer::parse(op).ok_or_else(|| PyValueError::new_err(format!("unknown reducer {op:?}: use sum, min, max, count or concat")))
+    Reducer::parse(op).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "unknown reducer {op:?}: use sum, min, max, count or concat"
+        ))
+    })
 }
 
 /// Reduces plain ints, floats or strs natively (rayon, GIL released); `None` when
 /// the values are of another kind and Python must reduce them.
 #[pyfunction]
-fn reduce_native(py: Python<'_>, values: &Bound<'_, PyList>, op: &str) -> PyResult<Option<Py<PyAny>>> {
+fn reduce_native(
+    py: Python<'_>,
+    values: &Bound<'_, PyList>,
+    op: &str,
+) -> PyResult<Option<Py<PyAny>>> {
     let reducer = reducer(op)?;
-    let Some(column) = extract_column(values) else { return Ok(None) };
+    let Some(column) = extract_column(values) else {
+        return Ok(None);
+    };
     let reduced = py.detach(|| column.reduce(reducer));
     reduced.map(|r| r.into_py(py)).transpose()
 }
@@ -478,9 +553,15 @@ fn reduce_native(py: Python<'_>, values: &Bound<'_, PyList>, op: &str) -> PyResu
 /// Reduces `(key, value)` pairs (or merges dicts) by key natively; `None` when the
 /// keys are not all str or the values not all plain numbers.
 #[pyfunction]
-fn reduce_by_key_native(py: Python<'_>, parts: &Bound<'_, PyList>, op: &str) -> PyResult<Option<Py<PyAny>>> {
+fn reduce_by_key_native(
+    py: Python<'_>,
+    parts: &Bound<'_, PyList>,
+    op: &str,
+) -> PyResult<Option<Py<PyAny>>> {
     let reducer = reducer(op)?;
-    let Some(keyed) = extract_keyed(parts)? else { return Ok(None) };
+    let Some(keyed) = extract_keyed(parts)? else {
+        return Ok(None);
+    };
     let merged = py.detach(|| keyed.reduce(reducer));
     merged.map(|m| m.into_py(py)).transpose()
 }
@@ -490,8 +571,16 @@ fn extract_column(values: &Bound<'_, PyList>) -> Option<native_reduce::Column> {
     use pyo3::types::{PyFloat, PyInt, PyString};
     let first = values.get_item(0).ok()?;
     if first.is_exact_instance_of::<PyString>() {
-        let strs: Option<Vec<String>> =
-            values.iter().map(|v| if v.is_exact_instance_of::<PyString>() { v.extract().ok() } else { None }).collect();
+        let strs: Option<Vec<String>> = values
+            .iter()
+            .map(|v| {
+                if v.is_exact_instance_of::<PyString>() {
+                    v.extract().ok()
+                } else {
+                    None
+                }
+            })
+            .collect();
         return strs.map(native_reduce::Column::Strs);
     }
     let mut ints = Vec::with_capacity(values.len());
@@ -511,7 +600,13 @@ fn extract_column(values: &Bound<'_, PyList>) -> Option<native_reduce::Column> {
     }
     let floats: Option<Vec<f64>> = values
         .iter()
-        .map(|v| if v.is_exact_instance_of::<PyFloat>() || v.is_exact_instance_of::<PyInt>() { v.extract().ok() } else { None })
+        .map(|v| {
+            if v.is_exact_instance_of::<PyFloat>() || v.is_exact_instance_of::<PyInt>() {
+                v.extract().ok()
+            } else {
+                None
+            }
+        })
         .collect();
     floats.map(native_reduce::Column::Floats)
 }
@@ -544,20 +639,30 @@ fn extract_keyed(parts: &Bound<'_, PyList>) -> PyResult<Option<native_reduce::Ke
                 }
             }
         } else {
-            let Ok((key, value)) = part.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() else { return Ok(None) };
+            let Ok((key, value)) = part.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() else {
+                return Ok(None);
+            };
             if push(key, value).is_none() {
                 return Ok(None);
             }
         }
     }
-    Ok(Some(if floats.is_empty() { native_reduce::Keyed::Ints(ints) } else { native_reduce::Keyed::Floats(floats) }))
+    Ok(Some(if floats.is_empty() {
+        native_reduce::Keyed::Ints(ints)
+    } else {
+        native_reduce::Keyed::Floats(floats)
+    }))
 }
 
 impl Reduced {
     fn into_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         Ok(match self {
             Reduced::Int(v) => v.into_pyobject(py)?.into_any().unbind(),
-            Reduced::Big(text) => py.import("builtins")?.getattr("int")?.call1((text,))?.unbind(),
+            Reduced::Big(text) => py
+                .import("builtins")?
+                .getattr("int")?
+                .call1((text,))?
+                .unbind(),
             Reduced::Float(v) => v.into_pyobject(py)?.into_any().unbind(),
             Reduced::Str(v) => v.into_pyobject(py)?.into_any().unbind(),
         })
@@ -589,7 +694,17 @@ fn next_task(py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
     };
     let Some(task) = task else { return Ok(None) };
     let tuple = match task {
-        Task::Job { job, attempt, name, function, function_bytes, arguments, inputs, outputs, timeout_ms } => (
+        Task::Job {
+            job,
+            attempt,
+            name,
+            function,
+            function_bytes,
+            arguments,
+            inputs,
+            outputs,
+            timeout_ms,
+        } => (
             "job",
             job,
             attempt,
@@ -604,12 +719,23 @@ fn next_task(py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
             .into_pyobject(py)?
             .into_any()
             .unbind(),
-        Task::Chunk { mapreduce, chunk, function, function_bytes, payload } => {
-            ("chunk", mapreduce, chunk, function, PyBytes::new(py, &function_bytes), PyBytes::new(py, &payload))
-                .into_pyobject(py)?
-                .into_any()
-                .unbind()
-        }
+        Task::Chunk {
+            mapreduce,
+            chunk,
+            function,
+            function_bytes,
+            payload,
+        } => (
+            "chunk",
+            mapreduce,
+            chunk,
+            function,
+            PyBytes::new(py, &function_bytes),
+            PyBytes::new(py, &payload),
+        )
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
     };
     Ok(Some(tuple))
 }
@@ -630,14 +756,29 @@ fn task_done(
     files: Vec<(String, Vec<BlockTuple>)>,
     elapsed_us: u64,
 ) {
-    let outcome = if ok { TaskOutcome::Success { value } } else { TaskOutcome::Failure { error_type, message, traceback } };
-    let (job, chunk) = if kind == "chunk" { (0, Some((id, attempt))) } else { (id, None) };
+    let outcome = if ok {
+        TaskOutcome::Success { value }
+    } else {
+        TaskOutcome::Failure {
+            error_type,
+            message,
+            traceback,
+        }
+    };
+    let (job, chunk) = if kind == "chunk" {
+        (0, Some((id, attempt)))
+    } else {
+        (id, None)
+    };
     let result = TaskResult {
         job,
         attempt,
         chunk,
         outcome,
-        files: files.into_iter().map(|(path, blocks)| staged(path, blocks)).collect(),
+        files: files
+            .into_iter()
+            .map(|(path, blocks)| staged(path, blocks))
+            .collect(),
         elapsed_us,
     };
     runtime().engine.send(Local::Result(result));

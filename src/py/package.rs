@@ -2,13 +2,41 @@
 
 /// (module name, is package, source) for every module of python/vesper.
 pub const MODULES: &[(&str, bool, &str)] = &[
-    ("vesper", true, include_str!("../../python/vesper/__init__.py")),
-    ("vesper._errors", false, include_str!("../../python/vesper/_errors.py")),
-    ("vesper._jobs", false, include_str!("../../python/vesper/_jobs.py")),
-    ("vesper._dfs", false, include_str!("../../python/vesper/_dfs.py")),
-    ("vesper._userview", false, include_str!("../../python/vesper/_userview.py")),
-    ("vesper._mapreduce", false, include_str!("../../python/vesper/_mapreduce.py")),
-    ("vesper._worker", false, include_str!("../../python/vesper/_worker.py")),
+    (
+        "vesper",
+        true,
+        include_str!("../../python/vesper/__init__.py"),
+    ),
+    (
+        "vesper._errors",
+        false,
+        include_str!("../../python/vesper/_errors.py"),
+    ),
+    (
+        "vesper._jobs",
+        false,
+        include_str!("../../python/vesper/_jobs.py"),
+    ),
+    (
+        "vesper._dfs",
+        false,
+        include_str!("../../python/vesper/_dfs.py"),
+    ),
+    (
+        "vesper._userview",
+        false,
+        include_str!("../../python/vesper/_userview.py"),
+    ),
+    (
+        "vesper._mapreduce",
+        false,
+        include_str!("../../python/vesper/_mapreduce.py"),
+    ),
+    (
+        "vesper._worker",
+        false,
+        include_str!("../../python/vesper/_worker.py"),
+    ),
 ];
 
 /// Installs a meta-path finder serving `MODULES` from memory.

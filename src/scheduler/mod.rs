@@ -15,9 +15,17 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SubmitError {
     #[error("output {path} is already declared by live job {job} ({name}); two live jobs may not write the same path")]
-    DuplicateOutput { path: String, job: JobId, name: String },
+    DuplicateOutput {
+        path: String,
+        job: JobId,
+        name: String,
+    },
     #[error("job {name} asks for {asked} but the largest worker has {largest}; ask for less or start bigger workers")]
-    TooBig { name: String, asked: String, largest: String },
+    TooBig {
+        name: String,
+        asked: String,
+        largest: String,
+    },
     #[error("job {name} lists output {path} twice")]
     OutputTwice { name: String, path: String },
 }
@@ -165,7 +173,13 @@ impl Scheduler {
 
     /// Adds a worker (or updates its resources).
     pub fn worker_joined(&mut self, rank: Rank, resources: Resources) {
-        self.workers.insert(rank, Worker { resources, queued: 0 });
+        self.workers.insert(
+            rank,
+            Worker {
+                resources,
+                queued: 0,
+            },
+        );
     }
 
     pub fn worker_count(&self) -> usize {
@@ -184,11 +198,21 @@ impl Scheduler {
         let mut seen = HashSet::new();
         for path in &spec.outputs {
             if !seen.insert(path) {
-                return Err(SubmitError::OutputTwice { name: spec.name.clone(), path: path.clone() });
+                return Err(SubmitError::OutputTwice {
+                    name: spec.name.clone(),
+                    path: path.clone(),
+                });
             }
             if let Some(&job) = self.writers.get(path) {
-                let name = self.job(job).map(|j| j.spec.name.clone()).unwrap_or_default();
-                return Err(SubmitError::DuplicateOutput { path: path.clone(), job, name });
+                let name = self
+                    .job(job)
+                    .map(|j| j.spec.name.clone())
+                    .unwrap_or_default();
+                return Err(SubmitError::DuplicateOutput {
+                    path: path.clone(),
+                    job,
+                    name,
+                });
             }
         }
         spec.retries = spec.retries.min(config::JOB_RETRIES_MAX);
@@ -231,7 +255,12 @@ impl Scheduler {
     }
 
     fn check_resources(&self, spec: &JobSpec) -> Result<(), SubmitError> {
-        if self.workers.is_empty() || self.workers.values().any(|w| fits(&spec.resources, &w.resources)) {
+        if self.workers.is_empty()
+            || self
+                .workers
+                .values()
+                .any(|w| fits(&spec.resources, &w.resources))
+        {
             return Ok(());
         }
         let largest = self
@@ -249,7 +278,9 @@ impl Scheduler {
 
     /// A path was committed: wake the jobs waiting on it.
     pub fn path_committed(&mut self, path: &str) {
-        let Some(waiters) = self.waiting_on.remove(path) else { return };
+        let Some(waiters) = self.waiting_on.remove(path) else {
+            return;
+        };
         for id in waiters {
             let job = self.job_mut(id);
             if job.state != JobState::Waiting {
@@ -269,7 +300,10 @@ impl Scheduler {
     }
 
     /// Assigns ready jobs to workers. `bytes_by_rank` tells where a job's inputs lie.
-    pub fn dispatch(&mut self, bytes_by_rank: &dyn Fn(&[String]) -> HashMap<Rank, u64>) -> Vec<(Rank, Vec<JobId>)> {
+    pub fn dispatch(
+        &mut self,
+        bytes_by_rank: &dyn Fn(&[String]) -> HashMap<Rank, u64>,
+    ) -> Vec<(Rank, Vec<JobId>)> {
         if self.draining || self.workers.is_empty() || self.ready.is_empty() {
             return Vec::new();
         }
@@ -280,7 +314,10 @@ impl Scheduler {
         while let Some(id) = self.ready.pop_front() {
             match self.place(id, limit, bytes_by_rank) {
                 Some(rank) => {
-                    self.workers.get_mut(&rank).expect("placed on a worker").queued += 1;
+                    self.workers
+                        .get_mut(&rank)
+                        .expect("placed on a worker")
+                        .queued += 1;
                     let job = self.job_mut(id);
                     job.worker = Some(rank);
                     job.attempts += 1;
@@ -302,18 +339,32 @@ impl Scheduler {
         plan.into_iter().collect()
     }
 
-    fn place(&self, id: JobId, limit: u32, bytes_by_rank: &dyn Fn(&[String]) -> HashMap<Rank, u64>) -> Option<Rank> {
+    fn place(
+        &self,
+        id: JobId,
+        limit: u32,
+        bytes_by_rank: &dyn Fn(&[String]) -> HashMap<Rank, u64>,
+    ) -> Option<Rank> {
         let job = self.job(id).expect("ready job");
         let candidates = self
             .workers
             .iter()
             .filter(|(_, w)| w.queued < limit && fits(&job.spec.resources, &w.resources));
-        let locality = if job.spec.inputs.is_empty() { HashMap::new() } else { bytes_by_rank(&job.spec.inputs) };
+        let locality = if job.spec.inputs.is_empty() {
+            HashMap::new()
+        } else {
+            bytes_by_rank(&job.spec.inputs)
+        };
         // Most local input bytes first, then a worker not tried before, then the least loaded.
         candidates
             .min_by_key(|(rank, w)| {
                 let local = locality.get(rank).copied().unwrap_or(0);
-                (std::cmp::Reverse(local), job.tried.contains(rank), w.queued, **rank)
+                (
+                    std::cmp::Reverse(local),
+                    job.tried.contains(rank),
+                    w.queued,
+                    **rank,
+                )
             })
             .map(|(rank, _)| *rank)
     }
@@ -350,7 +401,8 @@ impl Scheduler {
     }
 
     fn is_current(&self, id: JobId, attempt: u32) -> bool {
-        self.job(id).is_some_and(|job| job.state == JobState::Running && job.attempts == attempt)
+        self.job(id)
+            .is_some_and(|job| job.state == JobState::Running && job.attempts == attempt)
     }
 
     fn release(&mut self, id: JobId) -> Option<Rank> {
@@ -410,9 +462,19 @@ impl Scheduler {
                 .collect();
             waiting.sort_by_key(|(_, job)| *job);
             for (path, id) in waiting {
-                if self.job(id).is_some_and(|job| job.state == JobState::Waiting) {
-                    let message = format!("input {path} is not in the DFS and no job will write it");
-                    self.fail(id, Failure { error_type: "MissingInputError".into(), message });
+                if self
+                    .job(id)
+                    .is_some_and(|job| job.state == JobState::Waiting)
+                {
+                    let message =
+                        format!("input {path} is not in the DFS and no job will write it");
+                    self.fail(
+                        id,
+                        Failure {
+                            error_type: "MissingInputError".into(),
+                            message,
+                        },
+                    );
                     failed.push(id);
                     progress = true;
                 }
@@ -430,9 +492,20 @@ impl Scheduler {
                 .collect();
             cycle.sort_by_key(|(_, job)| *job);
             for (path, id) in cycle {
-                if self.job(id).is_some_and(|job| job.state == JobState::Waiting) {
-                    let message = format!("input {path} is written only by jobs that wait on each other (a cycle)");
-                    self.fail(id, Failure { error_type: "MissingInputError".into(), message });
+                if self
+                    .job(id)
+                    .is_some_and(|job| job.state == JobState::Waiting)
+                {
+                    let message = format!(
+                        "input {path} is written only by jobs that wait on each other (a cycle)"
+                    );
+                    self.fail(
+                        id,
+                        Failure {
+                            error_type: "MissingInputError".into(),
+                            message,
+                        },
+                    );
                     failed.push(id);
                 }
             }
@@ -449,12 +522,21 @@ impl Scheduler {
             .copied()
             .filter(|id| {
                 let job = self.job(*id).expect("ready job");
-                !self.workers.values().any(|w| fits(&job.spec.resources, &w.resources))
+                !self
+                    .workers
+                    .values()
+                    .any(|w| fits(&job.spec.resources, &w.resources))
             })
             .collect();
         self.ready.retain(|id| !stuck.contains(id));
         for id in &stuck {
-            self.fail(*id, Failure { error_type: "RuntimeError".into(), message: reason.into() });
+            self.fail(
+                *id,
+                Failure {
+                    error_type: "RuntimeError".into(),
+                    message: reason.into(),
+                },
+            );
         }
         stuck
     }

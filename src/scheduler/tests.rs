@@ -11,14 +11,22 @@ fn spec(name: &str, inputs: &[&str], outputs: &[&str]) -> JobSpec {
         arguments: vec![],
         inputs: inputs.iter().map(|s| s.to_string()).collect(),
         outputs: outputs.iter().map(|s| s.to_string()).collect(),
-        resources: Resources { cores: 1, memory_bytes: 0, gpus: 0 },
+        resources: Resources {
+            cores: 1,
+            memory_bytes: 0,
+            gpus: 0,
+        },
         retries: 0,
         timeout_ms: None,
     }
 }
 
 fn worker() -> Resources {
-    Resources { cores: 2, memory_bytes: 1 << 30, gpus: 0 }
+    Resources {
+        cores: 2,
+        memory_bytes: 1 << 30,
+        gpus: 0,
+    }
 }
 
 /// A tiny DFS + driver: runs every dispatched job to success, committing outputs.
@@ -33,14 +41,21 @@ impl Sim {
         for rank in 1..=workers {
             scheduler.worker_joined(rank, worker());
         }
-        Sim { scheduler, files: RefCell::new(HashSet::new()) }
+        Sim {
+            scheduler,
+            files: RefCell::new(HashSet::new()),
+        }
     }
     fn submit(&mut self, spec: JobSpec) -> Result<(JobId, JobState), SubmitError> {
         let files = self.files.borrow().clone();
         self.scheduler.submit(spec, &|p| files.contains(p), false)
     }
     fn dispatch(&mut self) -> Vec<JobId> {
-        self.scheduler.dispatch(&|_| HashMap::new()).into_iter().flat_map(|(_, jobs)| jobs).collect()
+        self.scheduler
+            .dispatch(&|_| HashMap::new())
+            .into_iter()
+            .flat_map(|(_, jobs)| jobs)
+            .collect()
     }
     fn succeed(&mut self, id: JobId) {
         let outputs = self.scheduler.spec(id).outputs.clone();
@@ -90,7 +105,10 @@ fn a_diamond_runs_in_dependency_order() {
 fn duplicate_live_outputs_are_refused_until_the_writer_finishes() {
     let mut sim = Sim::new(1);
     let a = sim.submit(spec("a", &[], &["/x"])).unwrap().0;
-    assert!(matches!(sim.submit(spec("b", &[], &["/x"])), Err(SubmitError::DuplicateOutput { .. })));
+    assert!(matches!(
+        sim.submit(spec("b", &[], &["/x"])),
+        Err(SubmitError::DuplicateOutput { .. })
+    ));
     sim.dispatch();
     sim.succeed(a);
     assert!(sim.submit(spec("c", &[], &["/x"])).is_ok());
@@ -104,11 +122,23 @@ fn a_final_failure_cancels_dependants_transitively_and_spares_the_rest() {
     let c = sim.submit(spec("c", &["/b"], &["/c"])).unwrap().0;
     let free = sim.submit(spec("free", &[], &["/free"])).unwrap().0;
     sim.dispatch();
-    sim.scheduler.failed(a, 1, Failure { error_type: "ValueError".into(), message: "boom".into() });
+    sim.scheduler.failed(
+        a,
+        1,
+        Failure {
+            error_type: "ValueError".into(),
+            message: "boom".into(),
+        },
+    );
     sim.succeed(free);
     assert_eq!(
         [sim.state(a), sim.state(b), sim.state(c), sim.state(free)],
-        [JobState::Failed, JobState::Cancelled, JobState::Cancelled, JobState::Done]
+        [
+            JobState::Failed,
+            JobState::Cancelled,
+            JobState::Cancelled,
+            JobState::Done
+        ]
     );
 }
 
@@ -120,23 +150,43 @@ fn retries_go_to_another_worker() {
     let id = sim.submit(job).unwrap().0;
     sim.dispatch();
     let first = sim.scheduler.job(id).unwrap().worker.unwrap();
-    sim.scheduler.failed(id, 1, Failure { error_type: "E".into(), message: "once".into() });
+    sim.scheduler.failed(
+        id,
+        1,
+        Failure {
+            error_type: "E".into(),
+            message: "once".into(),
+        },
+    );
     assert_eq!(sim.state(id), JobState::Ready);
     sim.dispatch();
     let second = sim.scheduler.job(id).unwrap().worker.unwrap();
     assert_ne!(first, second);
-    sim.scheduler.failed(id, 2, Failure { error_type: "E".into(), message: "twice".into() });
+    sim.scheduler.failed(
+        id,
+        2,
+        Failure {
+            error_type: "E".into(),
+            message: "twice".into(),
+        },
+    );
     assert_eq!(sim.state(id), JobState::Failed);
 }
 
 #[test]
 fn a_missing_input_fails_instead_of_hanging() {
     let mut sim = Sim::new(1);
-    let lost = sim.submit(spec("lost", &["/nowhere"], &["/out"])).unwrap().0;
+    let lost = sim
+        .submit(spec("lost", &["/nowhere"], &["/out"]))
+        .unwrap()
+        .0;
     let after = sim.submit(spec("after", &["/out"], &[])).unwrap().0;
     let failed = sim.scheduler.fail_unsatisfiable(&|_| false);
     assert_eq!(failed, vec![lost]);
-    assert_eq!(sim.scheduler.job(lost).unwrap().error_type, "MissingInputError");
+    assert_eq!(
+        sim.scheduler.job(lost).unwrap().error_type,
+        "MissingInputError"
+    );
     assert!(sim.scheduler.job(lost).unwrap().error.contains("/nowhere"));
     assert_eq!(sim.state(after), JobState::Cancelled);
 }
@@ -148,7 +198,10 @@ fn a_cycle_fails_instead_of_hanging() {
     let b = sim.submit(spec("b", &["/a"], &["/b"])).unwrap().0;
     sim.scheduler.fail_unsatisfiable(&|_| false);
     assert_eq!(sim.state(a), JobState::Failed);
-    assert!(matches!(sim.state(b), JobState::Failed | JobState::Cancelled));
+    assert!(matches!(
+        sim.state(b),
+        JobState::Failed | JobState::Cancelled
+    ));
     assert!(sim.scheduler.all_finished());
 }
 
@@ -175,14 +228,18 @@ fn jobs_prefer_the_worker_holding_their_input() {
     let mut sim = Sim::new(3);
     sim.files.borrow_mut().insert("/data".into());
     let id = sim.submit(spec("near", &["/data"], &[])).unwrap().0;
-    let plan = sim.scheduler.dispatch(&|_| HashMap::from([(3, 100), (1, 10)]));
+    let plan = sim
+        .scheduler
+        .dispatch(&|_| HashMap::from([(3, 100), (1, 10)]));
     assert_eq!(plan, vec![(3, vec![id])]);
 }
 
 #[test]
 fn resume_skips_jobs_whose_outputs_exist() {
     let mut scheduler = Scheduler::new();
-    let (_, state) = scheduler.submit(spec("done", &[], &["/x"]), &|p| p == "/x", true).unwrap();
+    let (_, state) = scheduler
+        .submit(spec("done", &[], &["/x"]), &|p| p == "/x", true)
+        .unwrap();
     assert_eq!(state, JobState::Skipped);
 }
 
@@ -195,5 +252,8 @@ fn many_short_jobs_are_spread_and_prefetched() {
     let plan = sim.scheduler.dispatch(&|_| HashMap::new());
     assert_eq!(plan.len(), 4);
     assert!(plan.iter().all(|(_, jobs)| jobs.len() > 1));
-    assert_eq!(sim.run_all().len() + plan.iter().map(|(_, j)| j.len()).sum::<usize>(), 1000);
+    assert_eq!(
+        sim.run_all().len() + plan.iter().map(|(_, j)| j.len()).sum::<usize>(),
+        1000
+    );
 }

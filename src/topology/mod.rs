@@ -49,7 +49,8 @@ fn load() -> Option<Topology> {
 pub fn hostname() -> String {
     let mut buffer = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success.
-    let ok = unsafe { libc::gethostname(buffer.as_mut_ptr() as *mut libc::c_char, buffer.len()) } == 0;
+    let ok =
+        unsafe { libc::gethostname(buffer.as_mut_ptr() as *mut libc::c_char, buffer.len()) } == 0;
     let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
     if ok {
         String::from_utf8_lossy(&buffer[..end]).into_owned()
@@ -63,7 +64,10 @@ fn count_gpus(topology: &Topology) -> u32 {
         .objects_with_type(ObjectType::OSDevice)
         .filter(|object| match object.attributes() {
             Some(ObjectAttributes::OSDevice(device)) => {
-                matches!(device.device_type(), OSDeviceType::GPU | OSDeviceType::CoProcessor)
+                matches!(
+                    device.device_type(),
+                    OSDeviceType::GPU | OSDeviceType::CoProcessor
+                )
             }
             _ => false,
         })
@@ -82,7 +86,15 @@ pub fn node_info() -> NodeInfo {
     let host = hostname();
     let Some(topology) = load() else {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-        return NodeInfo { host, cores, pus: cores, memory_bytes: 0, gpus: 0, allowed_cpuset: String::new(), process_cpuset: String::new() };
+        return NodeInfo {
+            host,
+            cores,
+            pus: cores,
+            memory_bytes: 0,
+            gpus: 0,
+            allowed_cpuset: String::new(),
+            process_cpuset: String::new(),
+        };
     };
     let allowed = topology.allowed_cpuset().clone_target();
     let process = process_binding(&topology).unwrap_or_else(|| allowed.clone());
@@ -117,11 +129,17 @@ pub fn plan_share(local_rank: u32, local_size: u32, mode: PinMode) -> Option<(Cp
     let allowed = topology.allowed_cpuset().clone_target();
     let current = process_binding(&topology).unwrap_or_else(|| allowed.clone());
     if mode == PinMode::None {
-        return Some((current.clone(), cores_in(&topology, &current).len().max(1) as u32));
+        return Some((
+            current.clone(),
+            cores_in(&topology, &current).len().max(1) as u32,
+        ));
     }
     if current != allowed && !current.is_empty() {
         // The launcher bound us: its choice is our share.
-        return Some((current.clone(), cores_in(&topology, &current).len().max(1) as u32));
+        return Some((
+            current.clone(),
+            cores_in(&topology, &current).len().max(1) as u32,
+        ));
     }
     let cores = cores_in(&topology, &allowed);
     if cores.is_empty() {
@@ -153,14 +171,31 @@ pub fn pin(local_rank: u32, local_size: u32, mode: PinMode) -> Share {
     let memory_bytes = node.memory_bytes / u64::from(local_size.max(1));
     let gpus = node.gpus / local_size.max(1);
     let Some(topology) = load() else {
-        return Share { cores: node.cores.max(1), cpuset: String::new(), memory_bytes, gpus, pinned: false };
+        return Share {
+            cores: node.cores.max(1),
+            cpuset: String::new(),
+            memory_bytes,
+            gpus,
+            pinned: false,
+        };
     };
     let Some((set, cores)) = plan_share(local_rank, local_size, mode) else {
-        return Share { cores: node.cores.max(1), cpuset: String::new(), memory_bytes, gpus, pinned: false };
+        return Share {
+            cores: node.cores.max(1),
+            cpuset: String::new(),
+            memory_bytes,
+            gpus,
+            pinned: false,
+        };
     };
-    let pinned = mode != PinMode::None
-        && topology.bind_cpu(&set, CpuBindingFlags::PROCESS).is_ok();
-    Share { cores, cpuset: format!("{set}"), memory_bytes, gpus, pinned }
+    let pinned = mode != PinMode::None && topology.bind_cpu(&set, CpuBindingFlags::PROCESS).is_ok();
+    Share {
+        cores,
+        cpuset: format!("{set}"),
+        memory_bytes,
+        gpus,
+        pinned,
+    }
 }
 
 #[cfg(test)]
@@ -169,13 +204,17 @@ mod tests {
 
     #[test]
     fn cores_split_evenly_with_the_remainder_first() {
-        let shares: Vec<_> = (0..3).map(|rank| split(8, rank, 3, PinMode::Auto)).collect();
+        let shares: Vec<_> = (0..3)
+            .map(|rank| split(8, rank, 3, PinMode::Auto))
+            .collect();
         assert_eq!(shares, vec![(0, 3), (3, 3), (6, 2)]);
     }
 
     #[test]
     fn more_ranks_than_cores_share_round_robin() {
-        let shares: Vec<_> = (0..4).map(|rank| split(2, rank, 4, PinMode::Auto)).collect();
+        let shares: Vec<_> = (0..4)
+            .map(|rank| split(2, rank, 4, PinMode::Auto))
+            .collect();
         assert_eq!(shares, vec![(0, 1), (1, 1), (0, 1), (1, 1)]);
     }
 }

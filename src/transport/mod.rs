@@ -108,17 +108,28 @@ pub struct Transport {
 
 /// Whether an MPI launcher started this process (as opposed to a bare `vesper`).
 pub fn launched_by_launcher() -> bool {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_RANK", "MPI_LOCALNRANKS"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some())
+    [
+        "OMPI_COMM_WORLD_SIZE",
+        "PMI_SIZE",
+        "PMIX_RANK",
+        "PMI_RANK",
+        "MPI_LOCALNRANKS",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some())
 }
 
 /// The rank this process will have, read from the launcher's environment before
 /// MPI starts (used only to decide which rank prints start-up errors).
 pub fn launcher_rank() -> Option<u32> {
-    ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok()?.parse().ok())
+    [
+        "OMPI_COMM_WORLD_RANK",
+        "PMIX_RANK",
+        "PMI_RANK",
+        "SLURM_PROCID",
+    ]
+    .iter()
+    .find_map(|name| std::env::var(name).ok()?.parse().ok())
 }
 
 impl Transport {
@@ -137,7 +148,11 @@ impl Transport {
         } else if world.size() == 1 && spawn_workers > 0 {
             (spawn(&world, spawn_workers)?, Launch::Singleton)
         } else {
-            let launch = if launched_by_launcher() { Launch::Launcher } else { Launch::Singleton };
+            let launch = if launched_by_launcher() {
+                Launch::Launcher
+            } else {
+                Launch::Singleton
+            };
             (world.duplicate(), launch)
         };
         drop(stdin);
@@ -229,7 +244,10 @@ impl Transport {
                 &mut request,
             );
         }
-        self.pending.push(PendingSend { request, _payload: payload });
+        self.pending.push(PendingSend {
+            request,
+            _payload: payload,
+        });
     }
 
     /// Completes finished sends and frees their buffers. Returns how many remain.
@@ -266,7 +284,10 @@ impl Transport {
         }
         let mut bytes = vec![0u8; count];
         message.matched_receive_into(&mut bytes[..]);
-        Ok(Some(Incoming::Control(from, protocol::decode(&bytes, from)?)))
+        Ok(Some(Incoming::Control(
+            from,
+            protocol::decode(&bytes, from)?,
+        )))
     }
 
     fn receive_data(
@@ -279,10 +300,14 @@ impl Transport {
             let Some(total) = self.expected.remove(&from) else {
                 let mut sink = vec![0u8; count];
                 message.matched_receive_into(&mut sink[..]);
-                return Err(TransportError::UnexpectedData { rank: from, bytes: count });
+                return Err(TransportError::UnexpectedData {
+                    rank: from,
+                    bytes: count,
+                });
             };
             let buffer = self.pool.take(total);
-            self.partial.insert(from, PartialPayload { buffer, filled: 0 });
+            self.partial
+                .insert(from, PartialPayload { buffer, filled: 0 });
         }
         let partial = self.partial.get_mut(&from).expect("inserted above");
         let end = partial.filled + count;
@@ -290,7 +315,10 @@ impl Transport {
             let mut sink = vec![0u8; count];
             message.matched_receive_into(&mut sink[..]);
             self.partial.remove(&from);
-            return Err(TransportError::UnexpectedData { rank: from, bytes: count });
+            return Err(TransportError::UnexpectedData {
+                rank: from,
+                bytes: count,
+            });
         }
         message.matched_receive_into(&mut partial.buffer[partial.filled..end]);
         partial.filled = end;
@@ -353,7 +381,10 @@ fn spawn(world: &SimpleCommunicator, count: u32) -> Result<SimpleCommunicator, T
     let children = world
         .process_at_rank(0)
         .spawn(&command, count as i32)
-        .map_err(|error| TransportError::Spawn { count, reason: format!("{error:?}") })?;
+        .map_err(|error| TransportError::Spawn {
+            count,
+            reason: format!("{error:?}"),
+        })?;
     Ok(children.merge(MergeOrder::Low))
 }
 

@@ -39,7 +39,11 @@ pub struct Outcome {
 
 impl Store {
     pub fn new(value_limit_bytes: u64, total_limit_bytes: u64) -> Store {
-        Store { value_limit_bytes, total_limit_bytes, ..Store::default() }
+        Store {
+            value_limit_bytes,
+            total_limit_bytes,
+            ..Store::default()
+        }
     }
 
     pub fn operations(&self) -> u64 {
@@ -51,7 +55,12 @@ impl Store {
         let mut views: Vec<_> = self
             .views
             .iter()
-            .map(|(name, map)| (name.clone(), map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+            .map(|(name, map)| {
+                (
+                    name.clone(),
+                    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                )
+            })
             .collect();
         views.sort_by(|a, b| a.0.cmp(&b.0));
         views
@@ -112,16 +121,25 @@ impl Store {
         let mut released = Vec::new();
         let reply = match op {
             UvOp::Get(key) => Reply::Value(self.views.get(view).and_then(|m| m.get(&key)).cloned()),
-            UvOp::Contains(key) => Reply::Bool(self.views.get(view).is_some_and(|m| m.contains_key(&key))),
+            UvOp::Contains(key) => {
+                Reply::Bool(self.views.get(view).is_some_and(|m| m.contains_key(&key)))
+            }
             UvOp::Len => Reply::Count(self.views.get(view).map_or(0, |m| m.len() as u64)),
-            UvOp::Keys => Reply::Keys(self.views.get(view).map_or_else(Vec::new, |m| m.keys().cloned().collect())),
-            UvOp::Items => Reply::Items(
-                self.views.get(view).map_or_else(Vec::new, |m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            UvOp::Keys => Reply::Keys(
+                self.views
+                    .get(view)
+                    .map_or_else(Vec::new, |m| m.keys().cloned().collect()),
             ),
+            UvOp::Items => Reply::Items(self.views.get(view).map_or_else(Vec::new, |m| {
+                m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            })),
             UvOp::Set(key, value) => {
                 let old = self.views.get(view).and_then(|m| m.get(&key));
                 if let Err(reply) = self.check_size(&key, &value, old) {
-                    return Outcome { reply: Some(reply), released };
+                    return Outcome {
+                        reply: Some(reply),
+                        released,
+                    };
                 }
                 released = self.put(view, key, value);
                 Reply::Ok
@@ -136,7 +154,10 @@ impl Store {
                     Reply::Value(Some(existing.clone()))
                 } else {
                     if let Err(reply) = self.check_size(&key, &value, None) {
-                        return Outcome { reply: Some(reply), released };
+                        return Outcome {
+                            reply: Some(reply),
+                            released,
+                        };
                     }
                     released = self.put(view, key, value.clone());
                     Reply::Value(Some(value))
@@ -146,7 +167,10 @@ impl Store {
                 for (key, value) in &items {
                     let old = self.views.get(view).and_then(|m| m.get(key));
                     if let Err(reply) = self.check_size(key, value, old) {
-                        return Outcome { reply: Some(reply), released };
+                        return Outcome {
+                            reply: Some(reply),
+                            released,
+                        };
                     }
                 }
                 for (key, value) in items {
@@ -161,16 +185,37 @@ impl Store {
                 Reply::Ok
             }
             UvOp::Incr(key, delta) => {
-                let current = self.views.get(view).and_then(|m| m.get(&key)).cloned().unwrap_or(Value::Int(0));
+                let current = self
+                    .views
+                    .get(view)
+                    .and_then(|m| m.get(&key))
+                    .cloned()
+                    .unwrap_or(Value::Int(0));
                 let new = match (current, delta) {
                     (Value::Int(a), Value::Int(b)) => match a.checked_add(b) {
                         Some(sum) => Value::Int(sum),
-                        None => return Outcome { reply: Some(error(ErrorKind::Value, format!("incr of {key:?} overflows a 64-bit integer"))), released },
+                        None => {
+                            return Outcome {
+                                reply: Some(error(
+                                    ErrorKind::Value,
+                                    format!("incr of {key:?} overflows a 64-bit integer"),
+                                )),
+                                released,
+                            }
+                        }
                     },
                     (Value::Int(a), Value::Float(b)) => Value::Float(a as f64 + b),
                     (Value::Float(a), Value::Int(b)) => Value::Float(a + b as f64),
                     (Value::Float(a), Value::Float(b)) => Value::Float(a + b),
-                    _ => return Outcome { reply: Some(error(ErrorKind::Type, format!("incr needs a number in key {key:?} and a numeric delta"))), released },
+                    _ => {
+                        return Outcome {
+                            reply: Some(error(
+                                ErrorKind::Type,
+                                format!("incr needs a number in key {key:?} and a numeric delta"),
+                            )),
+                            released,
+                        }
+                    }
                 };
                 released = self.put(view, key, new.clone());
                 Reply::Value(Some(new))
@@ -179,7 +224,10 @@ impl Store {
                 let current = self.views.get(view).and_then(|m| m.get(&key));
                 if current == expected.as_ref() {
                     if let Err(reply) = self.check_size(&key, &new, current) {
-                        return Outcome { reply: Some(reply), released };
+                        return Outcome {
+                            reply: Some(reply),
+                            released,
+                        };
                     }
                     released = self.put(view, key, new);
                     Reply::Bool(true)
@@ -190,12 +238,21 @@ impl Store {
             UvOp::Wait(key) => match self.views.get(view).and_then(|m| m.get(&key)) {
                 Some(value) => Reply::Value(Some(value.clone())),
                 None => {
-                    self.waiters.entry((view.to_string(), key)).or_default().push(id);
-                    return Outcome { reply: None, released };
+                    self.waiters
+                        .entry((view.to_string(), key))
+                        .or_default()
+                        .push(id);
+                    return Outcome {
+                        reply: None,
+                        released,
+                    };
                 }
             },
         };
-        Outcome { reply: Some(reply), released }
+        Outcome {
+            reply: Some(reply),
+            released,
+        }
     }
 }
 
@@ -215,8 +272,14 @@ mod tests {
     fn views_are_separate_dicts() {
         let mut s = store();
         reply(&mut s, UvOp::Set("k".into(), Value::Int(1)));
-        assert!(matches!(s.apply(0, "other", UvOp::Get("k".into())).reply, Some(Reply::Value(None))));
-        assert!(matches!(reply(&mut s, UvOp::Get("k".into())), Reply::Value(Some(Value::Int(1)))));
+        assert!(matches!(
+            s.apply(0, "other", UvOp::Get("k".into())).reply,
+            Some(Reply::Value(None))
+        ));
+        assert!(matches!(
+            reply(&mut s, UvOp::Get("k".into())),
+            Reply::Value(Some(Value::Int(1)))
+        ));
     }
 
     #[test]
@@ -225,17 +288,35 @@ mod tests {
         for _ in 0..8000 {
             reply(&mut s, UvOp::Incr("n".into(), Value::Int(1)));
         }
-        assert!(matches!(reply(&mut s, UvOp::Get("n".into())), Reply::Value(Some(Value::Int(8000)))));
+        assert!(matches!(
+            reply(&mut s, UvOp::Get("n".into())),
+            Reply::Value(Some(Value::Int(8000)))
+        ));
         reply(&mut s, UvOp::Set("p".into(), Value::Pickled(vec![1])));
-        assert!(matches!(reply(&mut s, UvOp::Incr("p".into(), Value::Int(1))), Reply::Error(ErrorKind::Type, _)));
+        assert!(matches!(
+            reply(&mut s, UvOp::Incr("p".into(), Value::Int(1))),
+            Reply::Error(ErrorKind::Type, _)
+        ));
     }
 
     #[test]
     fn compare_and_set_only_on_match() {
         let mut s = store();
-        assert!(matches!(reply(&mut s, UvOp::CompareAndSet("k".into(), None, Value::Int(1))), Reply::Bool(true)));
-        assert!(matches!(reply(&mut s, UvOp::CompareAndSet("k".into(), None, Value::Int(2))), Reply::Bool(false)));
-        assert!(matches!(reply(&mut s, UvOp::CompareAndSet("k".into(), Some(Value::Int(1)), Value::Int(3))), Reply::Bool(true)));
+        assert!(matches!(
+            reply(&mut s, UvOp::CompareAndSet("k".into(), None, Value::Int(1))),
+            Reply::Bool(true)
+        ));
+        assert!(matches!(
+            reply(&mut s, UvOp::CompareAndSet("k".into(), None, Value::Int(2))),
+            Reply::Bool(false)
+        ));
+        assert!(matches!(
+            reply(
+                &mut s,
+                UvOp::CompareAndSet("k".into(), Some(Value::Int(1)), Value::Int(3))
+            ),
+            Reply::Bool(true)
+        ));
     }
 
     #[test]
@@ -252,14 +333,24 @@ mod tests {
         let mut s = store();
         let big = Value::Pickled(vec![0; 2000]);
         match reply(&mut s, UvOp::Set("k".into(), big)) {
-            Reply::Error(ErrorKind::Value, message) => assert!(message.contains("--uv-value-limit"), "{message}"),
+            Reply::Error(ErrorKind::Value, message) => {
+                assert!(message.contains("--uv-value-limit"), "{message}")
+            }
             other => panic!("{other:?}"),
         }
         for i in 0..4 {
-            reply(&mut s, UvOp::Set(format!("k{i}"), Value::Pickled(vec![0; 1000])));
+            reply(
+                &mut s,
+                UvOp::Set(format!("k{i}"), Value::Pickled(vec![0; 1000])),
+            );
         }
-        match reply(&mut s, UvOp::Set("k9".into(), Value::Pickled(vec![0; 1000]))) {
-            Reply::Error(ErrorKind::Value, message) => assert!(message.contains("--uv-total-limit"), "{message}"),
+        match reply(
+            &mut s,
+            UvOp::Set("k9".into(), Value::Pickled(vec![0; 1000])),
+        ) {
+            Reply::Error(ErrorKind::Value, message) => {
+                assert!(message.contains("--uv-total-limit"), "{message}")
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -267,6 +358,9 @@ mod tests {
     #[test]
     fn delete_of_a_missing_key_is_a_key_error() {
         let mut s = store();
-        assert!(matches!(reply(&mut s, UvOp::Delete("nope".into())), Reply::Error(ErrorKind::Key, _)));
+        assert!(matches!(
+            reply(&mut s, UvOp::Delete("nope".into())),
+            Reply::Error(ErrorKind::Key, _)
+        ));
     }
 }

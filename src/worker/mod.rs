@@ -44,7 +44,10 @@ impl WorkerNode {
         self.last_parent_check = now;
         // SAFETY: getppid has no preconditions.
         if unsafe { libc::getppid() } != self.parent_pid {
-            eprintln!("vesper: worker {} lost its launcher; exiting", self.data.store.rank());
+            eprintln!(
+                "vesper: worker {} lost its launcher; exiting",
+                self.data.store.rank()
+            );
             std::process::exit(1);
         }
     }
@@ -66,7 +69,9 @@ impl Node for WorkerNode {
     }
 
     fn on_message(&mut self, transport: &mut Transport, from: Rank, message: Message) {
-        let Some(message) = self.data.on_message(transport, from, message) else { return };
+        let Some(message) = self.data.on_message(transport, from, message) else {
+            return;
+        };
         match message {
             Message::Tasks(tasks) => {
                 for task in tasks {

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 static SERIAL: Mutex<()> = Mutex::new(());
 
 pub fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 pub fn vesper() -> PathBuf {
@@ -39,15 +41,29 @@ pub struct Output {
 
 impl Output {
     pub fn assert_status(&self, expected: i32) -> &Self {
-        assert_eq!(self.status, expected, "unexpected exit status\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.status, expected,
+            "unexpected exit status\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
     pub fn assert_stdout_has(&self, needle: &str) -> &Self {
-        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
     pub fn assert_stderr_has(&self, needle: &str) -> &Self {
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 }
@@ -63,7 +79,11 @@ pub fn mpi_env(command: &mut Command) {
 
 pub fn mpirun_command(ranks: u32, args: &[&str]) -> Command {
     let mut command = Command::new("mpirun");
-    command.arg("-n").arg(ranks.to_string()).arg(vesper()).args(args);
+    command
+        .arg("-n")
+        .arg(ranks.to_string())
+        .arg(vesper())
+        .args(args);
     mpi_env(&mut command);
     command
 }
@@ -79,10 +99,21 @@ pub fn alone_command(args: &[&str]) -> Command {
 /// Every process of the run carries a unique tag in its environment, so the check
 /// that nothing is left running sees exactly this run's processes.
 pub fn run(mut command: Command, timeout: Duration, stdin: Option<&str>) -> Output {
-    let tag = format!("{}-{}", std::process::id(), TAGS.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+    let tag = format!(
+        "{}-{}",
+        std::process::id(),
+        TAGS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
     command.env("VESPER_TEST_TAG", &tag);
-    command.stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
-    command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    command.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     let mut child = command.spawn().expect("the command starts");
     if let Some(text) = stdin {
         use std::io::Write;
@@ -117,7 +148,9 @@ pub fn run(mut command: Command, timeout: Duration, stdin: Option<&str>) -> Outp
         std::thread::sleep(Duration::from_millis(20));
     };
     let output = Output {
-        status: status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)),
+        status: status
+            .code()
+            .unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)),
         stdout: out_reader.join().unwrap_or_default(),
         stderr: err_reader.join().unwrap_or_default(),
     };
@@ -130,14 +163,19 @@ static TAGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0)
 /// Pids of live (non-zombie) processes whose environment carries `tag`.
 pub fn tagged(tag: &str) -> Vec<u32> {
     let needle = format!("VESPER_TEST_TAG={tag}\0");
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
             let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let zombie = stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'));
+            let zombie = stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'));
             !zombie && String::from_utf8_lossy(&environ).contains(&needle)
         })
         .collect()
@@ -145,7 +183,10 @@ pub fn tagged(tag: &str) -> Vec<u32> {
 
 fn kill_tagged(tag: &str) {
     for pid in tagged(tag) {
-        let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
     }
 }
 
@@ -166,20 +207,31 @@ pub fn assert_none_left(tag: &str) {
 }
 
 pub fn kill_group(pid: u32) {
-    let _ = Command::new("kill").arg("-KILL").arg(format!("-{pid}")).status();
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .arg(format!("-{pid}"))
+        .status();
 }
 
 /// No `vesper` process at all may be running (used by tests that start no launcher).
 pub fn assert_no_vesper_left() {
     let deadline = Instant::now() + Duration::from_secs(8);
     loop {
-        let found = Command::new("pgrep").arg("-x").arg("vesper").output().expect("pgrep runs");
+        let found = Command::new("pgrep")
+            .arg("-x")
+            .arg("vesper")
+            .output()
+            .expect("pgrep runs");
         let pids = String::from_utf8_lossy(&found.stdout).trim().to_string();
         if pids.is_empty() {
             return;
         }
         if Instant::now() >= deadline {
-            let _ = Command::new("pkill").arg("-KILL").arg("-x").arg("vesper").status();
+            let _ = Command::new("pkill")
+                .arg("-KILL")
+                .arg("-x")
+                .arg("vesper")
+                .status();
             panic!("vesper processes left running: {pids}");
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -187,7 +239,11 @@ pub fn assert_no_vesper_left() {
 }
 
 pub fn mpirun(ranks: u32, args: &[&str], timeout_s: u64) -> Output {
-    run(mpirun_command(ranks, args), Duration::from_secs(timeout_s), None)
+    run(
+        mpirun_command(ranks, args),
+        Duration::from_secs(timeout_s),
+        None,
+    )
 }
 
 pub fn alone(args: &[&str], timeout_s: u64) -> Output {
