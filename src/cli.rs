@@ -59,7 +59,7 @@ pub struct RunArgs {
 
 fn parse_block_size(text: &str) -> Result<u64, String> {
     let bytes = config::parse_size(text)?;
-    if bytes < 4096 || bytes > config::BLOCK_SIZE_BYTES_MAX {
+    if !(4096..=config::BLOCK_SIZE_BYTES_MAX).contains(&bytes) {
         return Err(format!(
             "block size must be between 4KiB and {}GiB",
             config::BLOCK_SIZE_BYTES_MAX >> 30

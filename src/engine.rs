@@ -143,8 +143,6 @@ pub fn block_python_signals() {
 enum Expected {
     Read {
         id: RequestId,
-        crc32c: u32,
-        block: BlockId,
     },
     Put {
         id: RequestId,
@@ -249,7 +247,7 @@ impl DataNode {
             Message::GetBlock { id, block } => self.serve(transport, from, id, block),
             Message::BlockHeader {
                 id,
-                block,
+                block: _,
                 len,
                 crc32c,
             } => {
@@ -257,8 +255,7 @@ impl DataNode {
                     self.finish_read(transport, from, id, crc32c, Vec::new());
                 } else {
                     transport.expect_data(from, len as usize);
-                    self.expected
-                        .insert(from, Expected::Read { id, crc32c, block });
+                    self.expected.insert(from, Expected::Read { id });
                 }
             }
             Message::BlockError { id, error } => {
@@ -355,11 +352,7 @@ impl DataNode {
         bytes: Vec<u8>,
     ) -> Option<Vec<u8>> {
         match self.expected.remove(&from) {
-            Some(Expected::Read {
-                id,
-                crc32c: _,
-                block: _,
-            }) => {
+            Some(Expected::Read { id }) => {
                 self.finish_read(transport, from, id, 0, bytes);
                 None
             }

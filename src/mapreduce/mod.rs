@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn int_sums_widen_instead_of_overflowing() {
         let values = vec![i64::MAX; 4];
-        let expected = (BigInt::from(i64::MAX) * 4).to_string();
+        let expected = (BigInt::from(i64::MAX) * BigInt::from(4)).to_string();
         assert_eq!(
             Column::Ints(values).reduce(Reducer::Sum),
             Some(Reduced::Big(expected))

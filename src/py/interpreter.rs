@@ -104,7 +104,7 @@ fn flush_output(py: Python<'_>) {
 use super::ScriptEnd;
 
 /// Runs the script as `__main__` and classifies how it ended.
-fn run_script(py: Python<'_>, script: &PathBuf) -> ScriptEnd {
+fn run_script(py: Python<'_>, script: &std::path::Path) -> ScriptEnd {
     let vesper = match py.import("vesper") {
         Ok(module) => module,
         Err(error) => {

@@ -118,7 +118,7 @@ fn cores_in(topology: &Topology, set: &CpuSet) -> Vec<CpuSet> {
         .collect();
     if cores.is_empty() {
         // Some virtual machines expose no Core level: fall back to PUs.
-        return set.iter_set().map(|pu| CpuSet::from(pu)).collect();
+        return set.iter_set().map(CpuSet::from).collect();
     }
     cores
 }
