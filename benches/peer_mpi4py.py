@@ -109,7 +109,7 @@ def bandwidth(total_mib, message_mib):
     buffer = bytearray(size)
     messages = max(1, total_mib // message_mib)
     times = []
-    for _ in range(4):  # the first round warms up (page faults, registration)
+    for _ in range(6):  # the first round warms up (page faults, registration)
         comm.Barrier()
         start = time.perf_counter()
         for _ in range(messages):
