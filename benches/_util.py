@@ -25,7 +25,8 @@ def latency_stats(samples_s):
     """p50/p99/mean in microseconds from a list of seconds."""
     us = [s * 1e6 for s in samples_s]
     return {"p50_us": percentile(us, 0.50), "p99_us": percentile(us, 0.99),
-            "mean_us": statistics.fmean(us), "count": len(us)}
+            "mean_us": statistics.fmean(us), "count": len(us),
+            "over_1ms": sum(1 for u in us if u > 1000) / len(us)}
 
 
 def cpu_seconds(pid):

@@ -241,7 +241,8 @@ def bench_roundtrip():
     parts.append(f"target median <= 20 us: {verdict(ping['p50_us'] <= 20)}")
     if ping["count"] < count:
         notes.insert(0, f"stopped after {ping['count']:,} of {count:,} calls ({num(budget)} s budget)")
-    notes.append(f"mpirun -n 2; vesper mean {num(ping['mean_us'])} us; raw p99 {num(raw['p99_us'])} us")
+    notes.append(f"mpirun -n 2; vesper mean {num(ping['mean_us'])} us, {num(100 * ping['over_1ms'])}% of calls "
+                 f"over 1 ms; raw p99 {num(raw['p99_us'])} us")
     return " | ".join(parts), notes
 
 
@@ -429,13 +430,18 @@ def bench_dfs():
     raw = bandwidth["bytes"] / 2**30 / median(bandwidth["times_s"]) if bandwidth else None
     local_rate = local_small_files(small)
     small_rate = data["small_files"] / data["small_s"]
-    parts = [f"dfs: put {num(gib / data['put_s'])} GiB/s, get {num(gib / data['get_s'])} GiB/s, "
-             f"cp {num(gib / cp)} GiB/s (put+get x{num(cp * 2 / (data['put_s'] + data['get_s']))} of cp's speed)",
+    put_rate, get_rate, cp_rate = gib / data["put_s"], gib / data["get_s"], gib / cp
+    block_ms = median(data["remote_read_s"]) / data["remote_blocks"] * 1e3
+    parts = [f"dfs: put {num(put_rate)} GiB/s{ratio(put_rate, cp_rate)}, get {num(get_rate)} GiB/s"
+             f"{ratio(get_rate, cp_rate)} | cp {num(cp_rate)} GiB/s",
              f"remote block read {num(remote)} GiB/s"
-             + (f" vs raw MPI {num(raw)} GiB/s (mpi4py, separate mpirun -n 2 right after) = {num(100 * remote / raw)}%"
+             + (f" | raw MPI {num(raw)} GiB/s (mpi4py, separate mpirun -n 2 right after){ratio(remote, raw)}"
                 if raw else ""),
-             f"name node {num(small_rate)} files/s (local fs open/write/close {num(local_rate)} files/s{ratio(small_rate, local_rate)})",
+             f"name node {num(small_rate)} files/s | local fs open/write/close {num(local_rate)} files/s"
+             f"{ratio(small_rate, local_rate)}",
              f"target remote read >= 50% of raw MPI: {verdict(raw is not None and remote >= 0.5 * raw)}"]
+    notes.append(f"remote read: {num(block_ms)} ms per {data['block_size'] >> 20} MiB block; cp runs "
+                 f"{', '.join(num(x) for x in cps)} s")
     notes.insert(0, f"{big_mib} MiB put/get from the script on rank 0 (blocks on rank 0); remote: {remote_mib} MiB "
                  f"written by a job on rank {data['writer_rank']} ({data['remote_blocks']} blocks of "
                  f"{data['block_size'] >> 20} MiB), read on rank 0, median of 3; raw MPI: {data['block_size'] >> 20} MiB "
