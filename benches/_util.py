@@ -62,5 +62,16 @@ def sibling_pids():
     return sorted(found)
 
 
+def pieces_of(text, size=1 << 20):
+    """Splits a text into pieces of about `size` characters at line ends (same for every peer)."""
+    pieces, start = [], 0
+    while start < len(text):
+        end = text.find("\n", start + size)
+        end = len(text) if end < 0 else end + 1
+        pieces.append(text[start:end])
+        start = end
+    return pieces
+
+
 def arg(index, default):
     return type(default)(sys.argv[index]) if len(sys.argv) > index else default

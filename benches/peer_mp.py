@@ -11,7 +11,7 @@ import multiprocessing
 import sys
 import time
 
-from _util import emit, vm_rss_bytes
+from _util import emit, pieces_of, vm_rss_bytes
 
 
 def noop():
@@ -24,16 +24,6 @@ def square(x):
 
 def count_words(piece):
     return collections.Counter(piece.split())
-
-
-def pieces_of(text, size=1 << 20):
-    pieces, start = [], 0
-    while start < len(text):
-        end = text.find("\n", start + size)
-        end = len(text) if end < 0 else end + 1
-        pieces.append(text[start:end])
-        start = end
-    return pieces
 
 
 def jobs(count, procs, reps):

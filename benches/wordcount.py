@@ -6,22 +6,12 @@ split into ~1 MiB pieces at line ends (the same pieces the multiprocessing peer 
 import time
 
 import vesper
-from _util import arg, emit
+from _util import arg, emit, pieces_of
 
 
 def count_words(piece):
     import collections
     return collections.Counter(piece.split()).items()
-
-
-def pieces_of(text, size=1 << 20):
-    pieces, start = [], 0
-    while start < len(text):
-        end = text.find("\n", start + size)
-        end = len(text) if end < 0 else end + 1
-        pieces.append(text[start:end])
-        start = end
-    return pieces
 
 
 path, reps = arg(1, ""), arg(2, 3)

@@ -245,14 +245,9 @@ impl DataNode {
     ) -> Option<Message> {
         match message {
             Message::GetBlock { id, block } => self.serve(transport, from, id, block),
-            Message::BlockHeader {
-                id,
-                block: _,
-                len,
-                crc32c,
-            } => {
+            Message::BlockHeader { id, len } => {
                 if len == 0 {
-                    self.finish_read(transport, from, id, crc32c, Vec::new());
+                    self.finish_read(transport, from, id, Vec::new());
                 } else {
                     transport.expect_data(from, len as usize);
                     self.expected.insert(from, Expected::Read { id });
@@ -281,23 +276,7 @@ impl DataNode {
                 crc32c,
                 len,
                 to,
-            } => match self.store.read(block, crc32c) {
-                Ok(bytes) => {
-                    transport.send(
-                        to,
-                        &Message::PutBlock {
-                            id: 0,
-                            block,
-                            len,
-                            crc32c,
-                        },
-                    );
-                    if len > 0 {
-                        transport.send_data(to, Arc::new(bytes));
-                    }
-                }
-                Err(error) => tracing::error!("cannot replicate: {error}"),
-            },
+            } => self.copy_replica(transport, block, crc32c, len, to),
             Message::PutAck { error, .. } => {
                 if let Some(error) = error {
                     tracing::error!("{error}");
@@ -313,6 +292,34 @@ impl DataNode {
         None
     }
 
+    /// Sends a further replica of a block held here to rank `to`.
+    pub fn copy_replica(
+        &mut self,
+        transport: &mut Transport,
+        block: BlockId,
+        crc32c: u32,
+        len: u64,
+        to: Rank,
+    ) {
+        match self.store.read(block, crc32c) {
+            Ok(bytes) => {
+                transport.send(
+                    to,
+                    &Message::PutBlock {
+                        id: 0,
+                        block,
+                        len,
+                        crc32c,
+                    },
+                );
+                if len > 0 {
+                    transport.send_data(to, Arc::new(bytes));
+                }
+            }
+            Err(error) => tracing::error!("cannot replicate: {error}"),
+        }
+    }
+
     fn serve(&mut self, transport: &mut Transport, to: Rank, id: RequestId, block: BlockId) {
         // The reader checks what arrives against the name node's checksum, so the
         // holder sends the mapped file as it is, without a second CRC pass.
@@ -320,15 +327,7 @@ impl DataNode {
             Ok(bytes) => {
                 let len = bytes.as_ref().len() as u64;
                 self.bytes_served += len;
-                transport.send(
-                    to,
-                    &Message::BlockHeader {
-                        id,
-                        block,
-                        len,
-                        crc32c: 0,
-                    },
-                );
+                transport.send(to, &Message::BlockHeader { id, len });
                 if len > 0 {
                     let payload: Payload = Arc::new(bytes);
                     transport.send_data(to, payload);
@@ -353,7 +352,7 @@ impl DataNode {
     ) -> Option<Vec<u8>> {
         match self.expected.remove(&from) {
             Some(Expected::Read { id }) => {
-                self.finish_read(transport, from, id, 0, bytes);
+                self.finish_read(transport, from, id, bytes);
                 None
             }
             Some(Expected::Put { id, block, crc32c }) => {
@@ -370,7 +369,6 @@ impl DataNode {
         transport: &mut Transport,
         from: Rank,
         id: RequestId,
-        _sent_crc: u32,
         bytes: Vec<u8>,
     ) {
         let Some(read) = self.reads.get(&id) else {

@@ -110,24 +110,13 @@ fn committed_files_survive_kill_9_and_uncommitted_never_appear() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("dfs").display().to_string();
-    let ready = dir.path().join("ready");
-    let mut command = mpirun_command(
+    let command = mpirun_command(
         2,
         &["--dfs-root", &root, &script_arg("dfs_write.py"), "crash"],
     );
-    command.env("VESPER_TEST_READY_FILE", &ready);
-    let flag = ready.clone();
-    let killer = std::thread::spawn(move || {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !flag.exists() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = std::process::Command::new("pkill")
-            .args(["-KILL", "-f", "dfs_write.py crash"])
-            .status();
+    let output = run_acting_when_ready(command, Duration::from_secs(90), |_| {
+        kill_9_matching("dfs_write.py crash")
     });
-    let output = run(command, Duration::from_secs(90), None);
-    killer.join().unwrap();
     assert_ne!(output.status, 0);
     let listing = alone(&["dfs", "ls", "--root", &root], 30);
     listing.assert_status(0).assert_stdout_has("/committed.bin");

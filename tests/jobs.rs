@@ -56,23 +56,11 @@ fn a_killed_run_resumes_on_a_persistent_root() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("dfs").display().to_string();
-    let ready = dir.path().join("ready");
     let script = script_arg("resume.py");
-    let mut first = mpirun_command(3, &["--dfs-root", &root, &script, "first"]);
-    first.env("VESPER_TEST_READY_FILE", &ready);
-    let killer_ready = ready.clone();
-    let killer = std::thread::spawn(move || {
-        let deadline = std::time::Instant::now() + Duration::from_secs(90);
-        while !killer_ready.exists() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // kill -9 every rank of the run (and its launcher).
-        let _ = std::process::Command::new("pkill")
-            .args(["-KILL", "-f", "resume.py first"])
-            .status();
+    let first = mpirun_command(3, &["--dfs-root", &root, &script, "first"]);
+    let output = run_acting_when_ready(first, Duration::from_secs(120), |_| {
+        kill_9_matching("resume.py first")
     });
-    let output = run(first, Duration::from_secs(120), None);
-    killer.join().unwrap();
     assert_ne!(output.status, 0);
     output.assert_stdout_has("parts written");
     let second = mpirun(3, &["--dfs-root", &root, &script, "second"], 120);

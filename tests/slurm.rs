@@ -97,7 +97,6 @@ fn a_time_limit_warning_drains_and_the_next_job_resumes() {
     }
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("dfs").display().to_string();
-    let ready = dir.path().join("ready");
     let script = script_arg("resume.py");
     // First job: parts written, then SIGUSR1 through Slurm (scancel --signal) while it sleeps.
     let mut first = Command::new("sbatch");
@@ -109,21 +108,13 @@ fn a_time_limit_warning_drains_and_the_next_job_resumes() {
         .arg(repo().join("slurm/vesper-1node.sbatch"))
         .args([&script, "first"])
         .env("VESPER_DFS_ROOT", &root)
-        .env("VESPER", vesper())
-        .env("VESPER_TEST_READY_FILE", &ready);
+        .env("VESPER", vesper());
     mpi_env(&mut first);
-    let flag = ready.clone();
-    let signaller = std::thread::spawn(move || {
-        let deadline = std::time::Instant::now() + Duration::from_secs(120);
-        while !flag.exists() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    let output = run_acting_when_ready(first, Duration::from_secs(240), |_| {
         let _ = Command::new("scancel")
             .args(["--batch", "--signal=USR1", "--name=vesper"])
             .status();
     });
-    let output = run(first, Duration::from_secs(240), None);
-    signaller.join().unwrap();
     let log = std::fs::read_to_string(dir.path().join("first.out")).unwrap_or_default();
     assert_eq!(output.status, 3, "the drained job exits 3: {log}");
     assert!(

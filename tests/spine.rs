@@ -143,41 +143,23 @@ fn exit_statuses_follow_the_contract() {
     mpirun(2, &["--replication", "0", &raises], 60).assert_status(2);
 }
 
-const SLEEPER_PY: &str = "import time, vesper\nvesper.wait_for_workers()\nprint('ready', flush=True)\ntime.sleep(60)\nprint('not interrupted')\n";
-
-fn signal_when_ready(mut command: std::process::Command, signal: &str, who: &str) -> Output {
-    // The run prints "ready"; then the signal goes to `who` ("launcher" or "vesper").
-    let dir = tempfile::tempdir().unwrap();
-    let flag = dir.path().join("ready");
+/// Sends `signal` to the run's rank 0 ("vesper") or to its launcher ("launcher")
+/// once the script has written its pid to the ready file.
+fn signal_when_ready(command: std::process::Command, signal: &str, who: &str) -> Output {
     let signal = signal.to_string();
-    let who = who.to_string();
-    let watcher_flag = flag.clone();
-    command.env("VESPER_TEST_READY_FILE", &flag);
-    let handle = std::thread::spawn(move || {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !watcher_flag.exists() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let pattern = if who == "launcher" {
-            "mpirun".to_string()
-        } else {
-            "vesper".to_string()
-        };
-        let pid = std::fs::read_to_string(&watcher_flag).unwrap_or_default();
-        let target = if who == "launcher" {
+    let to_launcher = who == "launcher";
+    run_acting_when_ready(command, Duration::from_secs(90), move |pid| {
+        let pid = pid.trim();
+        let target = if to_launcher {
             format!("$(ps -o ppid= -p {pid})")
         } else {
-            pid.trim().to_string()
+            pid.to_string()
         };
         let _ = std::process::Command::new("sh")
             .arg("-c")
             .arg(format!("kill -{signal} {target}"))
             .status();
-        pattern
-    });
-    let output = run(command, Duration::from_secs(90), None);
-    handle.join().unwrap();
-    output
+    })
 }
 
 const SIGNALLED_PY: &str = "import os, time, vesper\nvesper.wait_for_workers()\nopen(os.environ['VESPER_TEST_READY_FILE'] + '.tmp', 'w').write(str(os.getpid()))\nos.rename(os.environ['VESPER_TEST_READY_FILE'] + '.tmp', os.environ['VESPER_TEST_READY_FILE'])\ntime.sleep(60)\nprint('not interrupted')\n";
@@ -211,7 +193,6 @@ fn signals_to_mpirun_stop_every_rank() {
     let output = signal_when_ready(mpirun_command(3, &[&script]), "TERM", "launcher");
     assert_ne!(output.status, 0);
     assert!(!output.stdout.contains("not interrupted"));
-    let _ = SLEEPER_PY;
 }
 
 #[test]

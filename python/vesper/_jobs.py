@@ -43,19 +43,26 @@ def function_id(blob):
     return int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "little")
 
 
-def pickled_function(fn):
+def function_blob(fn):
+    """(id, cloudpickle bytes) of a function, computed once per function object."""
+    cached = getattr(fn, "__vesper_pickle__", None)
+    if cached is not None:
+        return cached
+    try:
+        blob = cloudpickle.dumps(fn)
+    except Exception as error:
+        raise TypeError(f"the job function {getattr(fn, '__name__', fn)!r} cannot be pickled: {error}") from None
+    cached = (function_id(blob), blob)
+    try:
+        fn.__vesper_pickle__ = cached
+    except (AttributeError, TypeError):
+        pass  # builtins and other immutable callables are pickled per call
+    return cached
+
+
+def pickled_function(fn, cached=None):
     """(id, bytes to send): bytes are empty when this process already sent them."""
-    blob = getattr(fn, "__vesper_pickle__", None)
-    if blob is None:
-        try:
-            blob = cloudpickle.dumps(fn)
-        except Exception as error:
-            raise TypeError(f"the job function {getattr(fn, '__name__', fn)!r} cannot be pickled: {error}") from None
-        try:
-            fn.__vesper_pickle__ = blob
-        except (AttributeError, TypeError):
-            pass  # builtins and other immutable callables are pickled per call
-    ident = function_id(blob)
+    ident, blob = cached or function_blob(fn)
     with _lock:
         if ident in _sent_functions:
             return ident, b""
@@ -86,12 +93,11 @@ def _paths(value, what):
         return []
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{what}= must be a list of DFS paths, not a single string")
-    paths = []
-    for path in value:
+    paths = list(value)
+    for path in paths:
         if not isinstance(path, str):
             raise TypeError(f"{what}= must hold str paths, got {type(path).__name__}")
-        paths.append(_vesper.normalize_path(path))
-    return paths
+    return paths  # the scheduler checks and normalises them
 
 
 class Job:
@@ -198,21 +204,26 @@ class _JobFunction:
         self.gpus = int(gpus)
         self.retries = int(retries)
         self.timeout = None if timeout is None else float(timeout)
+        try:
+            import inspect
+            parameters = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            parameters = {}
+        self.takes_inputs = "inputs" in parameters
+        self.takes_outputs = "outputs" in parameters
+        self.blob = None
 
     def __call__(self, *args, inputs=None, outputs=None, **kwargs):
         inputs = _paths(inputs, "inputs")
         outputs = _paths(outputs, "outputs")
-        try:
-            import inspect
-            parameters = inspect.signature(self.fn).parameters
-        except (TypeError, ValueError):
-            parameters = {}
-        if "inputs" in parameters:
+        if self.takes_inputs:
             kwargs["inputs"] = inputs
-        if "outputs" in parameters:
+        if self.takes_outputs:
             kwargs["outputs"] = outputs
         arguments = _pickle_arguments(self.fn, args, kwargs)
-        ident, blob = pickled_function(self.fn)
+        if self.blob is None:
+            self.blob = function_blob(self.fn)
+        ident, blob = pickled_function(self.fn, self.blob)
         try:
             job_id, state = _vesper.submit(self.job_name, ident, blob, arguments, inputs, outputs,
                                            self.cores, self.memory, self.gpus, self.retries, self.timeout)

@@ -68,6 +68,16 @@ pub struct Coordinator {
     started: Instant,
 }
 
+/// Answers a waiter: through its channel on rank 0, or over MPI to a worker.
+fn respond(transport: &mut Transport, waiter: Waiter, reply: Reply) {
+    match waiter {
+        Waiter::Local(sender) => {
+            let _ = sender.send(reply);
+        }
+        Waiter::Remote(rank, id) => transport.send(rank, &Message::Reply { id, body: reply }),
+    }
+}
+
 fn error_reply(kind: ErrorKind, message: impl Into<String>) -> Reply {
     Reply::Error(kind, message.into())
 }
@@ -145,12 +155,7 @@ impl Coordinator {
     }
 
     fn respond(&self, transport: &mut Transport, waiter: Waiter, reply: Reply) {
-        match waiter {
-            Waiter::Local(sender) => {
-                let _ = sender.send(reply);
-            }
-            Waiter::Remote(rank, id) => transport.send(rank, &Message::Reply { id, body: reply }),
-        }
+        respond(transport, waiter, reply);
     }
 
     fn journal(&mut self, records: &[Record]) -> Result<(), Reply> {
@@ -322,13 +327,7 @@ impl Coordinator {
                 self.dispatch_needed = true;
                 Reply::Submitted(id, state)
             }
-            Err(error) => {
-                let kind = match error {
-                    crate::scheduler::SubmitError::TooBig { .. } => ErrorKind::Value,
-                    _ => ErrorKind::Value,
-                };
-                error_reply(kind, error.to_string())
-            }
+            Err(error) => error_reply(ErrorKind::Value, error.to_string()),
         }
     }
 
@@ -393,33 +392,16 @@ impl Coordinator {
                     continue;
                 };
                 if holder == 0 {
-                    match self.data.store.read(block.id, block.crc32c) {
-                        Ok(bytes) => {
-                            transport.send(
-                                target,
-                                &Message::PutBlock {
-                                    id: 0,
-                                    block: block.id,
-                                    len: block.len,
-                                    crc32c: block.crc32c,
-                                },
-                            );
-                            if block.len > 0 {
-                                transport.send_data(target, Arc::new(bytes));
-                            }
-                        }
-                        Err(error) => tracing::warn!("cannot replicate {}: {error}", meta.path),
-                    }
+                    self.data
+                        .copy_replica(transport, block.id, block.crc32c, block.len, target);
                 } else {
-                    transport.send(
-                        holder,
-                        &Message::Replicate {
-                            block: block.id,
-                            crc32c: block.crc32c,
-                            len: block.len,
-                            to: target,
-                        },
-                    );
+                    let message = Message::Replicate {
+                        block: block.id,
+                        crc32c: block.crc32c,
+                        len: block.len,
+                        to: target,
+                    };
+                    transport.send(holder, &message);
                 }
                 let record = Record::AddReplica(meta.path.clone(), block.id, target);
                 if let Err(Reply::Error(_, message)) = self.journal(std::slice::from_ref(&record)) {
@@ -569,12 +551,8 @@ impl Coordinator {
     }
 
     fn deliver_mapreduce(&mut self, transport: &mut Transport) {
-        self.mapreduce.deliver(&mut |waiter, reply| match waiter {
-            Waiter::Local(sender) => {
-                let _ = sender.send(reply);
-            }
-            Waiter::Remote(rank, id) => transport.send(rank, &Message::Reply { id, body: reply }),
-        });
+        self.mapreduce
+            .deliver(&mut |waiter, reply| respond(transport, waiter, reply));
     }
 
     /// Answers everyone waiting on jobs that have finished.

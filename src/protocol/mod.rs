@@ -322,12 +322,11 @@ pub enum Message {
         id: RequestId,
         error: Option<String>,
     },
-    /// Header of a block payload; `len` bytes follow on DATA in chunks.
+    /// Header of a block payload; `len` bytes follow on DATA in chunks. The reader
+    /// checks them against the name node's checksum.
     BlockHeader {
         id: RequestId,
-        block: BlockId,
         len: u64,
-        crc32c: u32,
     },
     BlockError {
         id: RequestId,
@@ -340,11 +339,6 @@ pub enum Message {
         crc32c: u32,
         len: u64,
         to: Rank,
-    },
-    /// Interrupt a running job whose time is up.
-    Interrupt {
-        job: JobId,
-        attempt: u32,
     },
     Ping(u64),
     Pong(u64),

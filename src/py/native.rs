@@ -4,7 +4,7 @@
 
 use super::errors::to_pyerr;
 use super::runtime;
-use crate::dfs::store::{new_block_id, StoreError};
+use crate::dfs::store::new_block_id;
 use crate::engine::Local;
 use crate::mapreduce::{self as native_reduce, Reduced, Reducer};
 use crate::protocol::*;
@@ -469,13 +469,8 @@ fn dfs_read_block<'py>(
     if replicas.contains(&runtime.rank) {
         match runtime.store.read(id, crc32c) {
             Ok(bytes) => return Ok(PyBytes::new(py, bytes.as_ref())),
-            Err(
-                error @ (StoreError::Corrupt { .. }
-                | StoreError::Missing { .. }
-                | StoreError::Io { .. }),
-            ) => {
+            Err(error) => {
                 tracing::warn!("{path}: {error}; reading another replica");
-                eprintln!("vesper: {path}: {error}; reading another replica");
                 replicas.retain(|r| *r != runtime.rank);
                 if replicas.is_empty() {
                     return Err(PyOSError::new_err(format!(

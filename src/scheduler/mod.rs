@@ -462,19 +462,8 @@ impl Scheduler {
                 .collect();
             waiting.sort_by_key(|(_, job)| *job);
             for (path, id) in waiting {
-                if self
-                    .job(id)
-                    .is_some_and(|job| job.state == JobState::Waiting)
-                {
-                    let message =
-                        format!("input {path} is not in the DFS and no job will write it");
-                    self.fail(
-                        id,
-                        Failure {
-                            error_type: "MissingInputError".into(),
-                            message,
-                        },
-                    );
+                let message = format!("input {path} is not in the DFS and no job will write it");
+                if self.fail_missing_input(id, message) {
                     failed.push(id);
                     progress = true;
                 }
@@ -492,25 +481,33 @@ impl Scheduler {
                 .collect();
             cycle.sort_by_key(|(_, job)| *job);
             for (path, id) in cycle {
-                if self
-                    .job(id)
-                    .is_some_and(|job| job.state == JobState::Waiting)
-                {
-                    let message = format!(
-                        "input {path} is written only by jobs that wait on each other (a cycle)"
-                    );
-                    self.fail(
-                        id,
-                        Failure {
-                            error_type: "MissingInputError".into(),
-                            message,
-                        },
-                    );
+                let message = format!(
+                    "input {path} is written only by jobs that wait on each other (a cycle)"
+                );
+                if self.fail_missing_input(id, message) {
                     failed.push(id);
                 }
             }
         }
         failed
+    }
+
+    /// Fails a job that still waits with MissingInputError; false if it no longer waits.
+    fn fail_missing_input(&mut self, id: JobId, message: String) -> bool {
+        if !self
+            .job(id)
+            .is_some_and(|job| job.state == JobState::Waiting)
+        {
+            return false;
+        }
+        self.fail(
+            id,
+            Failure {
+                error_type: "MissingInputError".into(),
+                message,
+            },
+        );
+        true
     }
 
     /// Fails every job that no registered worker can run (used when the set of

@@ -170,23 +170,16 @@ pub fn pin(local_rank: u32, local_size: u32, mode: PinMode) -> Share {
     let node = node_info();
     let memory_bytes = node.memory_bytes / u64::from(local_size.max(1));
     let gpus = node.gpus / local_size.max(1);
-    let Some(topology) = load() else {
-        return Share {
-            cores: node.cores.max(1),
-            cpuset: String::new(),
-            memory_bytes,
-            gpus,
-            pinned: false,
-        };
+    let unpinned = Share {
+        cores: node.cores.max(1),
+        cpuset: String::new(),
+        memory_bytes,
+        gpus,
+        pinned: false,
     };
-    let Some((set, cores)) = plan_share(local_rank, local_size, mode) else {
-        return Share {
-            cores: node.cores.max(1),
-            cpuset: String::new(),
-            memory_bytes,
-            gpus,
-            pinned: false,
-        };
+    let (Some(topology), Some((set, cores))) = (load(), plan_share(local_rank, local_size, mode))
+    else {
+        return unpinned;
     };
     let pinned = mode != PinMode::None && topology.bind_cpu(&set, CpuBindingFlags::PROCESS).is_ok();
     Share {

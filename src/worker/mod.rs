@@ -95,7 +95,6 @@ impl Node for WorkerNode {
                 let _ = self.tasks.send(None);
                 self.stopping = true;
             }
-            Message::Interrupt { .. } => {}
             other => tracing::error!("unexpected message from rank {from}: {other:?}"),
         }
     }

@@ -238,6 +238,35 @@ pub fn assert_no_vesper_left() {
     }
 }
 
+/// Runs `command` with `VESPER_TEST_READY_FILE` set to a fresh path; when the run
+/// creates that file, `action` gets its contents (e.g. a pid to signal).
+pub fn run_acting_when_ready(
+    mut command: Command,
+    timeout: Duration,
+    action: impl FnOnce(String) + Send + 'static,
+) -> Output {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let ready = dir.path().join("ready");
+    command.env("VESPER_TEST_READY_FILE", &ready);
+    let watcher = std::thread::spawn(move || {
+        let deadline = Instant::now() + timeout;
+        while !ready.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        action(std::fs::read_to_string(&ready).unwrap_or_default());
+    });
+    let output = run(command, timeout, None);
+    watcher.join().expect("the watcher thread ends");
+    output
+}
+
+/// `pkill -KILL -f pattern`: kill -9 every process of a run (and its launcher).
+pub fn kill_9_matching(pattern: &str) {
+    let _ = Command::new("pkill")
+        .args(["-KILL", "-f", pattern])
+        .status();
+}
+
 pub fn mpirun(ranks: u32, args: &[&str], timeout_s: u64) -> Output {
     run(
         mpirun_command(ranks, args),
