@@ -50,6 +50,8 @@ pub const POLL_SPIN_US: u64 = 200;
 /// ...then sleep, doubling from the minimum to the maximum while idle.
 pub const POLL_SLEEP_US_MIN: u64 = 20;
 pub const POLL_SLEEP_US_MAX: u64 = 2_000;
+/// ...but at most this while a reply from another rank is awaited.
+pub const POLL_SLEEP_US_EXPECTING: u64 = 50;
 /// Largest single MPI message for block payloads (well under `i32::MAX` elements).
 pub const DATA_CHUNK_BYTES: usize = 1 << 30;
 /// Largest block size accepted on the command line.

@@ -67,6 +67,10 @@ pub trait Node {
     fn tick(&mut self, transport: &mut Transport, now: Instant) -> bool;
     /// True once the engine may stop.
     fn finished(&self) -> bool;
+    /// True while a message from another rank is awaited (a reply, a block, a job's
+    /// result): the engine then sleeps at most `POLL_SLEEP_US_EXPECTING`, because an
+    /// arriving MPI message cannot wake it early.
+    fn expecting(&self) -> bool;
 }
 
 /// Runs the engine loop until the node is finished.
@@ -107,8 +111,9 @@ pub fn run(transport: &mut Transport, node: &mut dyn Node, locals: &Receiver<Loc
             std::thread::yield_now();
             continue;
         }
-        std::thread::park_timeout(Duration::from_micros(sleep_us));
-        sleep_us = (sleep_us * 2).min(config::POLL_SLEEP_US_MAX);
+        let cap = if node.expecting() { config::POLL_SLEEP_US_EXPECTING } else { config::POLL_SLEEP_US_MAX };
+        std::thread::park_timeout(Duration::from_micros(sleep_us.min(cap)));
+        sleep_us = (sleep_us * 2).min(cap);
     }
 }
 
@@ -180,6 +185,11 @@ impl DataNode {
             pool,
             bytes_served: 0,
         }
+    }
+
+    /// Whether a block read or a replica transfer is under way.
+    pub fn expecting(&self) -> bool {
+        !self.reads.is_empty() || !self.expected.is_empty()
     }
 
     /// Starts fetching a block from a replica on another rank.

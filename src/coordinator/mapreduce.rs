@@ -48,6 +48,11 @@ impl Runs {
         self.runs.insert(id, run);
     }
 
+    /// Whether chunks are out on workers.
+    pub fn in_flight(&self) -> bool {
+        self.in_flight.values().any(|&n| n > 0)
+    }
+
     /// Chunks to send now: each worker gets up to `MAPREDUCE_CHUNKS_IN_FLIGHT`.
     pub fn next_tasks(&mut self, ranks: &[Rank]) -> Vec<(Rank, Task)> {
         let mut tasks = Vec::new();

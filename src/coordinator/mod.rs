@@ -781,4 +781,12 @@ impl Node for Coordinator {
     fn finished(&self) -> bool {
         matches!(self.phase, Phase::Finished)
     }
+
+    fn expecting(&self) -> bool {
+        self.scheduler.running() > 0
+            || self.mapreduce.in_flight()
+            || !self.pings.is_empty()
+            || self.data.expecting()
+            || !matches!(self.phase, Phase::Running)
+    }
 }

@@ -117,4 +117,8 @@ impl Node for WorkerNode {
     fn finished(&self) -> bool {
         self.stopping
     }
+
+    fn expecting(&self) -> bool {
+        !self.calls.is_empty() || self.data.expecting()
+    }
 }
