@@ -111,7 +111,11 @@ pub fn run(transport: &mut Transport, node: &mut dyn Node, locals: &Receiver<Loc
             std::thread::yield_now();
             continue;
         }
-        let cap = if node.expecting() { config::POLL_SLEEP_US_EXPECTING } else { config::POLL_SLEEP_US_MAX };
+        let cap = if node.expecting() {
+            config::POLL_SLEEP_US_EXPECTING
+        } else {
+            config::POLL_SLEEP_US_MAX
+        };
         std::thread::park_timeout(Duration::from_micros(sleep_us.min(cap)));
         sleep_us = (sleep_us * 2).min(cap);
     }

@@ -165,8 +165,12 @@ fn engine_main(
     };
     let share = topology::pin(transport.local_rank(), transport.local_size(), config.pin);
     let rank = transport.rank();
-    let opened = storage_root(&config)
-        .and_then(|(root, temporary)| Ok((Arc::new(BlockStore::open(&root, rank)?), temporary)));
+    let opened = storage_root(&config).and_then(|(root, temporary)| {
+        Ok((
+            Arc::new(BlockStore::open(&root, rank, temporary.is_none())?),
+            temporary,
+        ))
+    });
     let (store, temporary_root) = match opened {
         Ok(opened) => opened,
         Err(error) => {

@@ -30,6 +30,10 @@ class Stat:
         return f"Stat(path={self.path!r}, size={self.size}, blocks={self.blocks}, replicas={self.replicas})"
 
 
+# Remote block reads kept in flight when a whole file is read.
+_READ_AHEAD_BLOCKS = 4
+
+
 class _Reader(io.RawIOBase):
     def __init__(self, meta):
         super().__init__()
@@ -43,7 +47,7 @@ class _Reader(io.RawIOBase):
             offset += block[1]
         self._size = offset
         self._position = 0
-        self._cached = (None, b"")
+        self._cached = {}
 
     def readable(self):
         return True
@@ -63,9 +67,12 @@ class _Reader(io.RawIOBase):
         return position
 
     def _block(self, index):
-        if self._cached[0] != index:
-            self._cached = (index, _vesper.dfs_read_block(self._path, self._blocks[index]))
-        return self._cached[1]
+        # Read ahead: fetch this block and the next few together, keep only those.
+        if index not in self._cached:
+            batch = self._blocks[index:index + _READ_AHEAD_BLOCKS]
+            read = _vesper.dfs_read_blocks(self._path, batch, _READ_AHEAD_BLOCKS)
+            self._cached = dict(zip(range(index, index + len(read)), read))
+        return self._cached[index]
 
     def readinto(self, buffer):
         if self._position >= self._size:
@@ -82,18 +89,24 @@ class _Reader(io.RawIOBase):
         data = self._block(low)
         start = self._position - self._starts[low]
         count = min(len(view), len(data) - start)
-        view[:count] = data[start:start + count]
+        view[:count] = memoryview(data)[start:start + count]
         self._position += count
         return count
 
+    def blocks_from(self, position):
+        """Every block from the one holding `position`, read ahead a few at a time."""
+        first = next((i for i, start in enumerate(self._starts)
+                      if start + self._blocks[i][1] > position), len(self._blocks))
+        return first, _vesper.dfs_read_blocks(self._path, self._blocks[first:], _READ_AHEAD_BLOCKS)
+
     def readall(self):
-        parts = []
-        while self._position < self._size:
-            chunk = self.read(self._size - self._position)
-            if not chunk:
-                break
-            parts.append(chunk)
-        return b"".join(parts)
+        # Whole blocks are joined once, with no intermediate copies.
+        first, blocks = self.blocks_from(self._position)
+        offset = self._position - self._starts[first] if blocks else 0
+        if offset:
+            blocks[0] = memoryview(blocks[0])[offset:]
+        self._position = self._size
+        return b"".join(blocks)
 
 
 class _Writer(io.RawIOBase):
@@ -113,11 +126,20 @@ class _Writer(io.RawIOBase):
         if self._done:
             raise ValueError("write to a closed DFS file")
         view = memoryview(data).cast("B")
+        size, block = len(view), self._block_size
+        if self._buffer:
+            taken = min(block - len(self._buffer), len(view))
+            self._buffer += view[:taken]
+            view = view[taken:]
+            if len(self._buffer) == block:
+                self._blocks.append(_vesper.dfs_write_block(self._buffer))
+                self._buffer = bytearray()
+        # Whole blocks go straight from the caller's buffer, without a copy.
+        while len(view) >= block:
+            self._blocks.append(_vesper.dfs_write_block(view[:block]))
+            view = view[block:]
         self._buffer += view
-        while len(self._buffer) >= self._block_size:
-            self._blocks.append(_vesper.dfs_write_block(bytes(self._buffer[:self._block_size])))
-            del self._buffer[:self._block_size]
-        return len(view)
+        return size
 
     def close(self):
         if self._done:
@@ -193,8 +215,7 @@ def rm(path, recursive=False):
 
 def read_bytes(path):
     """The whole content of a DFS file."""
-    with open(path, "rb") as handle:
-        return handle.read()
+    return _Reader(_vesper.dfs_lookup(_vesper.normalize_path(path))).readall()
 
 
 def write_bytes(path, data):
@@ -205,22 +226,21 @@ def write_bytes(path, data):
 
 def put(local_path, path):
     """Copy a local file into the DFS."""
+    block = _vesper.block_size()
     with builtins.open(local_path, "rb") as source, open(path, "wb") as target:
         while True:
-            chunk = source.read(1 << 24)
+            chunk = source.read(block)
             if not chunk:
                 break
             target.write(chunk)
 
 
 def get(path, local_path):
-    """Copy a DFS file to a local file."""
-    with open(path, "rb") as source, builtins.open(local_path, "wb") as target:
-        while True:
-            chunk = source.read(1 << 24)
-            if not chunk:
-                break
-            target.write(chunk)
+    """Copy a DFS file to a local file, block by block."""
+    reader = _Reader(_vesper.dfs_lookup(_vesper.normalize_path(path)))
+    with builtins.open(local_path, "wb") as target:
+        for index in range(len(reader._blocks)):
+            target.write(reader._block(index))
 
 
 def wait(path, timeout=None):

@@ -143,7 +143,7 @@ fn put(
         return Err(format!("{path} already exists in the DFS"));
     }
     let data = std::fs::read(local).map_err(|e| format!("cannot read {}: {e}", local.display()))?;
-    let store = BlockStore::open(root, 0).map_err(|e| e.to_string())?;
+    let store = BlockStore::open(root, 0, true).map_err(|e| e.to_string())?;
     let block_size = crate::config::Config::default().block_size_bytes as usize;
     let mut blocks = Vec::new();
     let chunks: Vec<&[u8]> = if data.is_empty() {

@@ -7,7 +7,7 @@
 //! computed before it is written and verified on every read.
 
 use crate::protocol::{BlockId, Rank};
-use memmap2::{Mmap, MmapMut};
+use memmap2::{Mmap, MmapOptions};
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -49,6 +49,9 @@ impl AsRef<[u8]> for BlockBytes {
 pub struct BlockStore {
     dir: PathBuf,
     rank: Rank,
+    /// Flush every block to disk before it is acknowledged (a persistent root).
+    /// A temporary root dies with the run, so its blocks skip the msync.
+    durable: bool,
 }
 
 pub fn crc32c(bytes: &[u8]) -> u32 {
@@ -64,7 +67,7 @@ pub fn rank_dir(root: &Path, rank: Rank) -> PathBuf {
 }
 
 impl BlockStore {
-    pub fn open(root: &Path, rank: Rank) -> std::io::Result<BlockStore> {
+    pub fn open(root: &Path, rank: Rank, durable: bool) -> std::io::Result<BlockStore> {
         let dir = rank_dir(root, rank);
         fs::create_dir_all(&dir)?;
         // Leftovers of a write cut off by a crash are never referenced: remove them.
@@ -73,7 +76,7 @@ impl BlockStore {
                 let _ = fs::remove_file(entry.path());
             }
         }
-        Ok(BlockStore { dir, rank })
+        Ok(BlockStore { dir, rank, durable })
     }
 
     pub fn rank(&self) -> Rank {
@@ -107,9 +110,12 @@ impl BlockStore {
         if !bytes.is_empty() {
             file.set_len(bytes.len() as u64).map_err(self.io(block))?;
             // SAFETY: the file was just created by us and is not shared while mapped.
-            let mut map = unsafe { MmapMut::map_mut(&file) }.map_err(self.io(block))?;
+            let mut map =
+                unsafe { MmapOptions::new().populate().map_mut(&file) }.map_err(self.io(block))?;
             map.copy_from_slice(bytes);
-            map.flush().map_err(self.io(block))?;
+            if self.durable {
+                map.flush().map_err(self.io(block))?;
+            }
         }
         fs::rename(&temporary, self.path(block)).map_err(self.io(block))?;
         Ok(crc)
@@ -200,7 +206,7 @@ mod tests {
     #[test]
     fn blocks_round_trip_and_corruption_is_caught() {
         let root = tempfile::tempdir().unwrap();
-        let store = BlockStore::open(root.path(), 3).unwrap();
+        let store = BlockStore::open(root.path(), 3, true).unwrap();
         let crc = store.write(7, b"hello").unwrap();
         assert_eq!(store.read(7, crc).unwrap().as_ref(), b"hello");
         let path = rank_dir(root.path(), 3).join(block_file_name(7));
@@ -216,7 +222,7 @@ mod tests {
     #[test]
     fn empty_blocks_work() {
         let root = tempfile::tempdir().unwrap();
-        let store = BlockStore::open(root.path(), 0).unwrap();
+        let store = BlockStore::open(root.path(), 0, false).unwrap();
         let crc = store.write(1, b"").unwrap();
         assert!(store.read(1, crc).unwrap().as_ref().is_empty());
     }

@@ -9,6 +9,7 @@ use crate::engine::Local;
 use crate::mapreduce::{self as native_reduce, Reduced, Reducer};
 use crate::protocol::*;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTimeoutError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
@@ -440,13 +441,24 @@ fn dfs_commit(py: Python<'_>, path: String, blocks: Vec<BlockTuple>) -> PyResult
 
 /// Writes one block to this rank's store (the first replica is the writer's).
 #[pyfunction]
-fn dfs_write_block(py: Python<'_>, data: &[u8]) -> PyResult<BlockTuple> {
+/// Takes any contiguous buffer (bytes, bytearray, memoryview) without copying it first.
+fn dfs_write_block(py: Python<'_>, data: PyBuffer<u8>) -> PyResult<BlockTuple> {
+    if !data.is_c_contiguous() {
+        return Err(PyValueError::new_err(
+            "DFS blocks are written from contiguous buffers",
+        ));
+    }
     let runtime = runtime();
     let id = new_block_id();
+    let (address, len) = (data.buf_ptr() as usize, data.len_bytes());
     let crc = py
-        .detach(|| runtime.store.write(id, data))
+        .detach(|| {
+            // SAFETY: `data` keeps the exported buffer alive and unmoved for this call.
+            let bytes = unsafe { std::slice::from_raw_parts(address as *const u8, len) };
+            runtime.store.write(id, bytes)
+        })
         .map_err(|e| PyOSError::new_err(e.to_string()))?;
-    Ok((id, data.len() as u64, crc, vec![runtime.rank]))
+    Ok((id, len as u64, crc, vec![runtime.rank]))
 }
 
 #[pyfunction]
@@ -464,11 +476,47 @@ fn dfs_read_block<'py>(
     path: String,
     block: BlockTuple,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    let pending = start_read(py, &path, block)?;
+    finish_read(py, pending)
+}
+
+/// Reads several blocks of one file, keeping up to `window` remote reads in flight
+/// (read-ahead), and returns them in order.
+#[pyfunction]
+fn dfs_read_blocks<'py>(
+    py: Python<'py>,
+    path: String,
+    blocks: Vec<BlockTuple>,
+    window: usize,
+) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    let mut pending = std::collections::VecDeque::new();
+    let mut done = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        pending.push_back(start_read(py, &path, block)?);
+        if pending.len() >= window.max(1) {
+            done.push(finish_read(py, pending.pop_front().expect("not empty"))?);
+        }
+    }
+    for read in pending {
+        done.push(finish_read(py, read)?);
+    }
+    Ok(done)
+}
+
+/// A block read under way: already read from this rank's store, or fetched remotely.
+enum PendingRead<'py> {
+    Local(Bound<'py, PyBytes>),
+    Remote(Receiver<crate::engine::BlockReply>),
+}
+
+/// Reads from this rank's store when it holds a good replica; otherwise (or if the
+/// local replica is bad) asks the engine to fetch one from another rank.
+fn start_read<'py>(py: Python<'py>, path: &str, block: BlockTuple) -> PyResult<PendingRead<'py>> {
     let runtime = runtime();
     let (id, len, crc32c, mut replicas) = block;
     if replicas.contains(&runtime.rank) {
         match runtime.store.read(id, crc32c) {
-            Ok(bytes) => return Ok(PyBytes::new(py, bytes.as_ref())),
+            Ok(bytes) => return Ok(PendingRead::Local(PyBytes::new(py, bytes.as_ref()))),
             Err(error) => {
                 tracing::warn!("{path}: {error}; reading another replica");
                 replicas.retain(|r| *r != runtime.rank);
@@ -481,20 +529,27 @@ fn dfs_read_block<'py>(
         }
     }
     let (sender, receiver) = crossbeam_channel::bounded(1);
-    runtime.engine.send(Local::ReadBlock(
-        path,
-        BlockMeta {
-            id,
-            len,
-            crc32c,
-            replicas,
-        },
-        sender,
-    ));
+    let meta = BlockMeta {
+        id,
+        len,
+        crc32c,
+        replicas,
+    };
+    runtime
+        .engine
+        .send(Local::ReadBlock(path.to_string(), meta, sender));
+    Ok(PendingRead::Remote(receiver))
+}
+
+fn finish_read<'py>(py: Python<'py>, pending: PendingRead<'py>) -> PyResult<Bound<'py, PyBytes>> {
+    let receiver = match pending {
+        PendingRead::Local(bytes) => return Ok(bytes),
+        PendingRead::Remote(receiver) => receiver,
+    };
     match wait_reply(py, &receiver, None)? {
         Ok(bytes) => {
             let object = PyBytes::new(py, &bytes);
-            runtime.pool.give(bytes);
+            runtime().pool.give(bytes);
             Ok(object)
         }
         Err((kind, message)) => Err(to_pyerr(kind, message)),
@@ -804,6 +859,7 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(dfs_write_block, module)?)?;
     module.add_function(wrap_pyfunction!(dfs_discard, module)?)?;
     module.add_function(wrap_pyfunction!(dfs_read_block, module)?)?;
+    module.add_function(wrap_pyfunction!(dfs_read_blocks, module)?)?;
     module.add_function(wrap_pyfunction!(mapreduce, module)?)?;
     module.add_function(wrap_pyfunction!(reduce_native, module)?)?;
     module.add_function(wrap_pyfunction!(reduce_by_key_native, module)?)?;
