@@ -51,6 +51,11 @@ impl EngineHandle {
         self.thread.unpark();
     }
 
+    /// Wakes the engine (after changing shared state it must act on).
+    pub fn wake(&self) {
+        self.thread.unpark();
+    }
+
     pub fn call(&self, request: Request) -> Receiver<Reply> {
         let (sender, receiver) = crossbeam_channel::bounded(1);
         self.send(Local::Call(request, sender));

@@ -5,7 +5,7 @@
 
 use crate::cli::RunArgs;
 use crate::config::Config;
-use crate::coordinator::Coordinator;
+use crate::coordinator::{Coordinator, Shared};
 use crate::dfs::store::BlockStore;
 use crate::engine::{self, DataNode, EngineHandle};
 use crate::protocol::{Message, WorkerInfo, PROTOCOL_VERSION};
@@ -21,6 +21,7 @@ use std::sync::Arc;
 pub const EXIT_USAGE: i32 = 2;
 
 struct Setup {
+    coordinator: Option<Shared>,
     rank: u32,
     size: u32,
     store: Arc<BlockStore>,
@@ -129,6 +130,7 @@ pub fn run(args: RunArgs) -> i32 {
         config,
         tasks: (setup.rank != 0).then_some(task_receiver),
         pool: setup.pool,
+        coordinator: setup.coordinator,
     };
     let status = if setup.rank == 0 {
         py::run_scheduler(
@@ -181,22 +183,26 @@ fn engine_main(
         }
     };
     let pool = transport.pool();
+    let coordinator = if rank == 0 {
+        match Coordinator::new(config.clone(), transport.size(), store.clone(), &transport) {
+            Ok(node) => Some(Shared::new(node)),
+            Err(error) => {
+                let _ = setup.send(Err(format!("cannot open the DFS journal: {error}")));
+                transport.abort(1);
+            }
+        }
+    } else {
+        None
+    };
     let _ = setup.send(Ok(Setup {
+        coordinator: coordinator.clone(),
         rank,
         size: transport.size(),
         store: store.clone(),
         pool: pool.clone(),
         temporary_root,
     }));
-    if rank == 0 {
-        let size = transport.size();
-        let mut node = match Coordinator::new(config, size, store, &transport) {
-            Ok(node) => node,
-            Err(error) => {
-                eprintln!("vesper: cannot open the DFS journal: {error}");
-                transport.abort(1);
-            }
-        };
+    if let Some(mut node) = coordinator {
         engine::run(&mut transport, &mut node, &locals);
     } else {
         let info = WorkerInfo {

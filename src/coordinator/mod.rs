@@ -18,7 +18,7 @@ use crate::userview;
 use crossbeam_channel::Sender;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Who is waiting for a reply.
@@ -670,6 +670,51 @@ impl Coordinator {
 
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
+    }
+}
+
+/// Rank 0's coordinator, shared by the engine thread and the script's thread. The
+/// script submits jobs by locking it directly: a submission is the hottest call a
+/// script makes, and a hop through the engine thread (two thread wake-ups) would
+/// cost more than the submission itself. Everything else goes through the engine.
+#[derive(Clone)]
+pub struct Shared(Arc<Mutex<Coordinator>>);
+
+impl Shared {
+    pub fn new(coordinator: Coordinator) -> Shared {
+        Shared(Arc::new(Mutex::new(coordinator)))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Coordinator> {
+        self.0
+            .lock()
+            .expect("the coordinator lock is never poisoned (a panic aborts the run)")
+    }
+
+    /// Submits a job from the script; the caller wakes the engine to dispatch it.
+    pub fn submit(&self, spec: JobSpec) -> Reply {
+        self.lock().submit(spec)
+    }
+}
+
+impl Node for Shared {
+    fn on_local(&mut self, transport: &mut Transport, local: Local) {
+        self.lock().on_local(transport, local)
+    }
+    fn on_message(&mut self, transport: &mut Transport, from: Rank, message: Message) {
+        self.lock().on_message(transport, from, message)
+    }
+    fn on_data(&mut self, transport: &mut Transport, from: Rank, bytes: Vec<u8>) {
+        self.lock().on_data(transport, from, bytes)
+    }
+    fn tick(&mut self, transport: &mut Transport, now: Instant) -> bool {
+        self.lock().tick(transport, now)
+    }
+    fn finished(&self) -> bool {
+        self.lock().finished()
+    }
+    fn expecting(&self) -> bool {
+        self.lock().expecting()
     }
 }
 

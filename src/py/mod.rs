@@ -26,6 +26,8 @@ pub struct Runtime {
     pub config: Config,
     pub tasks: Option<Receiver<Option<Task>>>,
     pub pool: crate::transport::BufferPool,
+    /// Rank 0 only: the coordinator, for direct submission from the script.
+    pub coordinator: Option<crate::coordinator::Shared>,
 }
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();

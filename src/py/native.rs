@@ -22,6 +22,9 @@ pub fn elapsed_s() -> f64 {
     STARTED.get_or_init(Instant::now).elapsed().as_secs_f64()
 }
 
+/// How long a call polls for its reply before it releases the GIL and blocks.
+const REPLY_SPIN: Duration = Duration::from_micros(30);
+
 /// How often a blocked call wakes to run Python signal handlers.
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 
@@ -31,8 +34,17 @@ pub fn wait_reply<T: Send>(
     receiver: &Receiver<T>,
     timeout: Option<f64>,
 ) -> PyResult<T> {
-    if let Ok(reply) = receiver.try_recv() {
-        return Ok(reply);
+    // Most replies take a few microseconds: wait for them briefly without giving up
+    // the GIL and sleeping, which would cost two thread wake-ups per call.
+    let spin_until = Instant::now() + REPLY_SPIN;
+    loop {
+        if let Ok(reply) = receiver.try_recv() {
+            return Ok(reply);
+        }
+        if Instant::now() >= spin_until {
+            break;
+        }
+        std::thread::yield_now();
     }
     let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
     loop {
@@ -170,7 +182,17 @@ fn submit(
         retries,
         timeout_ms: timeout.map(|t| (t * 1000.0) as u64),
     };
-    match call(py, Request::Submit(spec), None)? {
+    let runtime = runtime();
+    let reply = match &runtime.coordinator {
+        Some(coordinator) => {
+            let reply = py.detach(|| coordinator.submit(spec));
+            runtime.engine.wake();
+            reply
+        }
+        None => call(py, Request::Submit(spec), None)?,
+    };
+    match reply {
+        Reply::Error(kind, message) => Err(to_pyerr(kind, message)),
         Reply::Submitted(id, state) => Ok((id, state.as_str())),
         other => Err(unexpected(other)),
     }
