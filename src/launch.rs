@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::coordinator::{Coordinator, Shared};
 use crate::dfs::store::BlockStore;
 use crate::engine::{self, DataNode, EngineHandle};
+use crate::progress::Progress;
 use crate::protocol::{Message, WorkerInfo, PROTOCOL_VERSION};
 use crate::py::{self, Runtime};
 use crate::topology;
@@ -122,6 +123,7 @@ pub fn run(args: RunArgs) -> i32 {
         }
         Err(_) => return 1,
     };
+    let quiet = config.quiet;
     let runtime = Runtime {
         engine: EngineHandle::new(local_sender, engine_thread.thread().clone()),
         rank: setup.rank,
@@ -130,6 +132,12 @@ pub fn run(args: RunArgs) -> i32 {
         config,
         tasks: (setup.rank != 0).then_some(task_receiver),
         pool: setup.pool,
+        progress: std::sync::Mutex::new(
+            setup
+                .coordinator
+                .clone()
+                .map(|coordinator| Progress::start(coordinator, quiet)),
+        ),
         coordinator: setup.coordinator,
     };
     let status = if setup.rank == 0 {

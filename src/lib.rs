@@ -25,6 +25,7 @@
 //!   transport) and the data-node service every rank runs in it.
 //! - `coordinator`: rank 0's node: the cores wired to the transport and the script.
 //! - `worker`: a worker's node: tasks to its Python thread, results back.
+//! - `progress`: rank 0's progress line on a terminal (reads the coordinator's counts).
 //! - `launch`: starting a rank: MPI, pinning, block store, engine thread, Python.
 //! - `cli` (flags) and `main` come last; `dfs::offline` is `vesper dfs ...`.
 
@@ -36,6 +37,7 @@ pub mod engine;
 pub mod launch;
 pub mod mapreduce;
 pub mod namenode;
+pub mod progress;
 pub mod protocol;
 pub mod py;
 pub mod scheduler;

@@ -70,3 +70,40 @@ fn a_killed_run_resumes_on_a_persistent_root() {
         .assert_stdout_has("total 15");
     second.assert_stderr_has("7 jobs: 1 done, 0 failed, 0 cancelled, 6 skipped");
 }
+
+#[test]
+fn a_progress_line_is_drawn_on_a_terminal_unless_quiet() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let script = write_script(
+        dir.path(),
+        "progress.py",
+        "import time, vesper\n@vesper.as_job\ndef slow(i):\n    time.sleep(0.05)\nfor i in range(30):\n    slow(i)\n",
+    );
+    // `script` gives the run a terminal; `alone_command` sets VESPER_QUIET, so unset it.
+    let on_terminal = |quiet: bool| {
+        let vesper_command = format!(
+            "{} --workers 2 {} {script}",
+            vesper().display(),
+            if quiet { "--quiet" } else { "" }
+        );
+        let mut command = std::process::Command::new("script");
+        command.args(["-qec", &vesper_command, "/dev/null"]);
+        mpi_env(&mut command);
+        command.env_remove("VESPER_QUIET");
+        run(command, Duration::from_secs(60), None)
+    };
+    let drawn = on_terminal(false);
+    drawn
+        .assert_status(0)
+        .assert_stdout_has("/30 jobs |")
+        .assert_stdout_has("30 jobs: 30 done");
+    let quiet = on_terminal(true);
+    quiet.assert_status(0).assert_stdout_has("30 jobs: 30 done");
+    assert!(!quiet.stdout.contains("/30 jobs |"), "{}", quiet.stdout);
+    // Not a terminal: no progress line either.
+    let mut piped = alone_command(&["--workers", "2", &script]);
+    piped.env_remove("VESPER_QUIET");
+    let output = run(piped, Duration::from_secs(60), None);
+    assert!(!output.stderr.contains("/30 jobs |"), "{}", output.stderr);
+}

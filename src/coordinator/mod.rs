@@ -691,6 +691,12 @@ impl Shared {
             .expect("the coordinator lock is never poisoned (a panic aborts the run)")
     }
 
+    /// Jobs per state and registered workers (for the progress line).
+    pub fn counts(&self) -> ([u64; 7], usize) {
+        let coordinator = self.lock();
+        (coordinator.scheduler.counts(), coordinator.workers.len())
+    }
+
     /// Submits a job from the script; the caller wakes the engine to dispatch it.
     pub fn submit(&self, spec: JobSpec) -> Reply {
         self.lock().submit(spec)

@@ -181,6 +181,7 @@ pub fn run_scheduler(script: Option<PathBuf>, interactive: bool) -> i32 {
 /// summary, stop every rank. Returns the exit status.
 fn finish_run(end: ScriptEnd) -> i32 {
     let runtime = super::runtime();
+    let progress = runtime.progress.lock().expect("not poisoned").take();
     let mut stopped = matches!(end, ScriptEnd::Stopped);
     if !stopped {
         let waited = Python::attach(|py| {
@@ -202,6 +203,9 @@ fn finish_run(end: ScriptEnd) -> i32 {
         let _ = reply.recv_timeout(Duration::from_millis(
             runtime.config.grace_period_ms + 5_000,
         ));
+    }
+    if let Some(progress) = progress {
+        progress.finish();
     }
     let summary = runtime
         .engine

@@ -28,6 +28,8 @@ pub struct Runtime {
     pub pool: crate::transport::BufferPool,
     /// Rank 0 only: the coordinator, for direct submission from the script.
     pub coordinator: Option<crate::coordinator::Shared>,
+    /// Rank 0 on a terminal: the progress line, stopped before the summary.
+    pub progress: std::sync::Mutex<Option<crate::progress::Progress>>,
 }
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
