@@ -276,6 +276,25 @@ def bench_jobs_throughput():
     return " | ".join(parts), notes
 
 
+def bench_trace_overhead():
+    """Throughput of the same no-op jobs with --trace against without, same invocation."""
+    count = env_int("BENCH_JOBS", 10_000)
+    reps = env_int("BENCH_JOBS_REPS", 3)
+    limit = 60 + count * reps / 1000
+    rates = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        trace = os.path.join(scratch, "run.json")
+        # Alternate plain and traced runs so drift in machine load hits both alike.
+        for label, flags in [("plain", ()), ("traced", ("--trace", trace))] * 2:
+            data = vesper(5, "jobs.py", count, reps, limit=limit, flags=flags)
+            rates.setdefault(label, []).extend(count / r["total_s"] for r in data["runs"])
+    plain, traced = median(rates["plain"]), median(rates["traced"])
+    slower = 1 - traced / plain
+    line = (f"trace-overhead: vesper --trace {num(traced)} jobs/s | without {num(plain)} jobs/s ({slower * 100:+.1f}% slower) "
+            f"| target <= 10% slower: {verdict(slower <= 0.10)}")
+    return line, [f"{count:,} no-op jobs, 4 workers, median of {2 * reps} runs each, alternating"]
+
+
 def bench_chain_latency():
     links = env_int("BENCH_CHAIN_LINKS", 1000)
     notes = []
@@ -488,6 +507,7 @@ BENCHES = {
     "idle": bench_idle,
     "roundtrip": bench_roundtrip,
     "jobs-throughput": bench_jobs_throughput,
+    "trace-overhead": bench_trace_overhead,
     "chain-latency": bench_chain_latency,
     "mapreduce": bench_mapreduce,
     "wordcount": bench_wordcount,

@@ -2,25 +2,27 @@
 # Installs what vesper needs on a Debian 12 / Ubuntu machine, builds it and puts
 # `vesper` on the PATH. Safe to run again: it installs only what is missing.
 #
-#   scripts/setup.sh [--no-build] [--no-run] [--slurm] [--bench]
+#   scripts/setup.sh [--no-build] [--no-run] [--slurm] [--browser] [--bench]
 #
 #   --no-build  only install packages (no cargo build, no install of the binary)
 #   --no-run    skip the final runs of examples/hello.py and examples/pipeline.py
 #   --slurm     also install munge + Slurm (for slurm/cluster.sh and the Slurm tests)
+#   --browser   also install Chromium (the run-report test renders the report headless)
 #   --bench     also install the benchmark peers (mpi4py, dask, redis, hyperfine)
 #
 # The Python used is the one pyo3 builds against: $PYO3_PYTHON, else the active
 # virtualenv ($VIRTUAL_ENV), else `python3` on the PATH.
 set -euo pipefail
 
-BUILD=1 RUN=1 SLURM=0 BENCH=0
+BUILD=1 RUN=1 SLURM=0 BROWSER=0 BENCH=0
 for arg in "$@"; do
     case "$arg" in
         --no-build) BUILD=0 ;;
         --no-run) RUN=0 ;;
         --slurm) SLURM=1 ;;
+        --browser) BROWSER=1 ;;
         --bench) BENCH=1 ;;
-        -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -69,6 +71,7 @@ apt_install() {
 PKGS=(libopenmpi-dev openmpi-bin libhwloc-dev libudev-dev hwloc libclang-dev clang pkg-config
       build-essential ca-certificates)
 if [ "$SLURM" = 1 ]; then PKGS+=(munge slurmctld slurmd slurm-client slurm-wlm-basic-plugins libpmix-dev); fi
+if [ "$BROWSER" = 1 ]; then PKGS+=(chromium fonts-dejavu-core); fi
 if [ "$BENCH" = 1 ]; then PKGS+=(redis-server hyperfine); fi
 apt_install "${PKGS[@]}"
 

@@ -44,6 +44,9 @@ pub struct RunArgs {
     /// Write a self-contained HTML timeline of the run.
     #[arg(long, env = "VESPER_REPORT")]
     pub report: Option<PathBuf>,
+    /// Write the run's job attempts in the Chrome trace-event format (Perfetto).
+    #[arg(long, env = "VESPER_TRACE")]
+    pub trace: Option<PathBuf>,
     /// No progress line.
     #[arg(long, env = "VESPER_QUIET", value_parser = clap::builder::FalseyValueParser::new())]
     pub quiet: bool,
@@ -85,6 +88,7 @@ impl RunArgs {
             uv_total_limit_bytes: self.uv_total_limit,
             grace_period_ms: self.grace_period.saturating_mul(1000),
             report: self.report.clone(),
+            trace: self.trace.clone(),
         }
     }
 }

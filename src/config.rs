@@ -26,6 +26,7 @@ pub struct Config {
     pub uv_total_limit_bytes: u64,
     pub grace_period_ms: u64,
     pub report: Option<PathBuf>,
+    pub trace: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -41,6 +42,7 @@ impl Default for Config {
             uv_total_limit_bytes: 4 << 30,
             grace_period_ms: 60_000,
             report: None,
+            trace: None,
         }
     }
 }

@@ -13,6 +13,7 @@
 //!   records durable.
 //! - `userview`: the shared dicts, one owner ordering every operation.
 //! - `mapreduce`: native reducers (rayon); no Python objects.
+//! - `report`: renders recorded job attempts as the HTML report and the trace.
 //!
 //! Owners of outside dependencies:
 //! - `transport`: the only module that calls MPI (rsmpi).
@@ -40,6 +41,7 @@ pub mod namenode;
 pub mod progress;
 pub mod protocol;
 pub mod py;
+pub mod report;
 pub mod scheduler;
 pub mod topology;
 pub mod transport;

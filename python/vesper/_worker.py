@@ -62,6 +62,7 @@ def _on_alarm(signum, frame):
 
 def _run_job(task):
     _, job_id, attempt, name, ident, blob, arguments, inputs, outputs, timeout = task
+    started_us = time.time_ns() // 1000
     started = time.perf_counter()
     context = _JobContext(name, outputs)
     stdout, stderr = sys.stdout, sys.stderr
@@ -105,7 +106,7 @@ def _run_job(task):
     else:
         files = context.staged
     elapsed = int((time.perf_counter() - started) * 1e6)
-    _vesper.task_done("job", job_id, attempt, ok, value, error_type, message, text, files, elapsed)
+    _vesper.task_done("job", job_id, attempt, ok, value, error_type, message, text, files, started_us, elapsed)
 
 
 def _elements(kind, data):
@@ -116,6 +117,7 @@ def _elements(kind, data):
 
 def _run_chunk(task):
     _, run, chunk, ident, blob, payload = task
+    started_us = time.time_ns() // 1000
     started = time.perf_counter()
     ok, value, error_type, message, text = False, b"", "", "", ""
     index = None
@@ -167,7 +169,7 @@ def _run_chunk(task):
                 where = f"element at index {start_ + index}: "
         text = where + traceback.format_exc()
     elapsed = int((time.perf_counter() - started) * 1e6)
-    _vesper.task_done("chunk", run, chunk, ok, value, error_type, message, text, [], elapsed)
+    _vesper.task_done("chunk", run, chunk, ok, value, error_type, message, text, [], started_us, elapsed)
 
 
 def serve():

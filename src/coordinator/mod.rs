@@ -12,6 +12,7 @@ use crate::engine::{DataNode, Local, Node};
 use crate::namenode::journal::Journal;
 use crate::namenode::{NameError, NameNode, Record};
 use crate::protocol::*;
+use crate::report;
 use crate::scheduler::{Failure, Scheduler};
 use crate::transport::Transport;
 use crate::userview;
@@ -66,6 +67,10 @@ pub struct Coordinator {
     phase: Phase,
     dispatch_needed: bool,
     started: Instant,
+    /// Wall-clock start of the run, microseconds since the Unix epoch.
+    started_wall_us: u64,
+    /// Job attempts and counters, kept only when --report or --trace asks.
+    recorder: Option<report::Recorder>,
 }
 
 /// Answers a waiter: through its channel on rank 0, or over MPI to a worker.
@@ -150,6 +155,9 @@ impl Coordinator {
             phase: Phase::Running,
             dispatch_needed: false,
             started: Instant::now(),
+            started_wall_us: now_ms() * 1000,
+            recorder: (config.report.is_some() || config.trace.is_some())
+                .then(report::Recorder::default),
             config,
         })
     }
@@ -361,6 +369,9 @@ impl Coordinator {
         self.journal(&records)?;
         for record in records {
             if let Record::Commit(meta) = record {
+                if let Some(recorder) = &mut self.recorder {
+                    recorder.run.dfs_bytes_written += meta.size;
+                }
                 self.replicate(transport, &meta);
                 self.scheduler.path_committed(&meta.path);
                 self.dispatch_needed = true;
@@ -479,6 +490,13 @@ impl Coordinator {
     fn on_results(&mut self, transport: &mut Transport, from: Rank, results: Vec<TaskResult>) {
         for result in results {
             if let Some((run, chunk)) = result.chunk {
+                self.record(
+                    from,
+                    &result,
+                    "chunk",
+                    format!("map-reduce {run} chunk {chunk}"),
+                    run,
+                );
                 self.mapreduce.finished(run, chunk, from, result.outcome);
                 continue;
             }
@@ -489,7 +507,55 @@ impl Coordinator {
         self.dispatch_needed = true;
     }
 
+    /// Records a finished attempt or chunk when a report or trace was asked for.
+    fn record(
+        &mut self,
+        from: Rank,
+        result: &TaskResult,
+        kind: &'static str,
+        name: String,
+        id: u64,
+    ) {
+        let Some(recorder) = &mut self.recorder else {
+            return;
+        };
+        let (outcome, error) = match &result.outcome {
+            TaskOutcome::Success { .. } => ("done", String::new()),
+            TaskOutcome::Failure {
+                error_type,
+                message,
+                traceback,
+            } => (
+                "failed",
+                if traceback.is_empty() {
+                    format!("{error_type}: {message}")
+                } else {
+                    traceback.clone()
+                },
+            ),
+        };
+        recorder.record(report::Event {
+            kind,
+            name,
+            id,
+            attempt: result.attempt,
+            worker: from,
+            start_us: result.started_us.saturating_sub(self.started_wall_us),
+            duration_us: result.elapsed_us,
+            outcome,
+            error,
+        });
+    }
+
     fn on_job_result(&mut self, transport: &mut Transport, from: Rank, result: TaskResult) {
+        if self.recorder.is_some() {
+            let name = self
+                .scheduler
+                .job(result.job)
+                .map(|j| j.spec.name.clone())
+                .unwrap_or_default();
+            self.record(from, &result, "job", name, result.job);
+        }
         let outcome = match result.outcome {
             TaskOutcome::Success { value } => match self.commit(transport, result.files.clone()) {
                 Ok(()) => Ok(value),
@@ -663,6 +729,51 @@ impl Coordinator {
         }
     }
 
+    /// Writes `--report` and `--trace` (at the end of every run: success, failure or drain).
+    fn write_report(&mut self) {
+        let Some(recorder) = &mut self.recorder else {
+            return;
+        };
+        let run = &mut recorder.run;
+        run.command_line = std::env::args().collect::<Vec<_>>().join(" ");
+        run.vesper_version = env!("CARGO_PKG_VERSION").to_string();
+        run.mpi_version = crate::transport::library_version();
+        run.wall_s = self.started.elapsed().as_secs_f64();
+        run.workers = self
+            .workers
+            .values()
+            .map(|w| (w.rank, w.host.clone()))
+            .collect();
+        run.counts = self.scheduler.counts();
+        run.userview_operations = self.views.operations();
+        run.dfs_bytes_read_local += self.data.store.local_read_bytes();
+        run.dfs_bytes_read_remote += self.data.bytes_served;
+        for id in 1..=self.scheduler.total() {
+            if let Some(job) = self.scheduler.job(id) {
+                let node = report::JobNode {
+                    name: job.spec.name.clone(),
+                    inputs: job.spec.inputs.clone(),
+                    outputs: job.spec.outputs.clone(),
+                    state: job.state.as_str().to_string(),
+                };
+                run.jobs.insert(id, node);
+            }
+        }
+        let outputs = [
+            (
+                self.config.report.clone(),
+                report::render_html as fn(&report::Run) -> String,
+            ),
+            (self.config.trace.clone(), report::render_trace),
+        ];
+        for (path, render) in outputs {
+            let Some(path) = path else { continue };
+            if let Err(error) = std::fs::write(&path, render(run)) {
+                eprintln!("vesper: cannot write {}: {error}", path.display());
+            }
+        }
+    }
+
     /// Whether every rank said goodbye (false after the deadline: the caller aborts).
     pub fn clean_exit(&self) -> bool {
         matches!(self.phase, Phase::Finished)
@@ -762,7 +873,14 @@ impl Node for Coordinator {
                 error: Some(error), ..
             } => tracing::error!("{error}"),
             Message::PutAck { error: None, .. } => {}
-            Message::Bye => {
+            Message::Bye {
+                local_read_bytes,
+                served_bytes,
+            } => {
+                if let Some(recorder) = &mut self.recorder {
+                    recorder.run.dfs_bytes_read_local += local_read_bytes;
+                    recorder.run.dfs_bytes_read_remote += served_bytes;
+                }
                 if let Phase::ShuttingDown { remaining, .. } = &mut self.phase {
                     remaining.remove(&from);
                 }
@@ -801,6 +919,7 @@ impl Node for Coordinator {
             Phase::ShuttingDown {
                 remaining, waiter, ..
             } if remaining.is_empty() => {
+                self.write_report();
                 self.respond(transport, waiter, Reply::Ok);
                 self.phase = Phase::Finished;
             }
@@ -813,6 +932,7 @@ impl Node for Coordinator {
                     "ranks {remaining:?} did not stop within {} ms",
                     config::SHUTDOWN_TIMEOUT_MS
                 );
+                self.write_report();
                 self.respond(
                     transport,
                     waiter,

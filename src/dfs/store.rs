@@ -10,6 +10,7 @@ use crate::protocol::{BlockId, Rank};
 use memmap2::{Mmap, MmapOptions};
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,6 +53,8 @@ pub struct BlockStore {
     /// Flush every block to disk before it is acknowledged (a persistent root).
     /// A temporary root dies with the run, so its blocks skip the msync.
     durable: bool,
+    /// Bytes read through `read` (local replicas), for the run report.
+    local_read_bytes: AtomicU64,
 }
 
 pub fn crc32c(bytes: &[u8]) -> u32 {
@@ -76,7 +79,12 @@ impl BlockStore {
                 let _ = fs::remove_file(entry.path());
             }
         }
-        Ok(BlockStore { dir, rank, durable })
+        Ok(BlockStore {
+            dir,
+            rank,
+            durable,
+            local_read_bytes: AtomicU64::new(0),
+        })
     }
 
     pub fn rank(&self) -> Rank {
@@ -123,7 +131,14 @@ impl BlockStore {
 
     /// Maps a block and verifies its checksum.
     pub fn read(&self, block: BlockId, expected_crc: u32) -> Result<BlockBytes, StoreError> {
-        self.read_with(block, Some(expected_crc))
+        let bytes = self.read_with(block, Some(expected_crc))?;
+        self.local_read_bytes
+            .fetch_add(bytes.as_ref().len() as u64, Ordering::Relaxed);
+        Ok(bytes)
+    }
+
+    pub fn local_read_bytes(&self) -> u64 {
+        self.local_read_bytes.load(Ordering::Relaxed)
     }
 
     /// Maps a block without verifying it: for serving a remote reader, who checks

@@ -132,6 +132,8 @@ pub struct TaskResult {
     pub chunk: Option<(u64, u32)>,
     pub outcome: TaskOutcome,
     pub files: Vec<StagedFile>,
+    /// Wall-clock start on the worker, microseconds since the Unix epoch.
+    pub started_us: u64,
     pub elapsed_us: u64,
 }
 
@@ -342,8 +344,11 @@ pub enum Message {
     },
     Ping(u64),
     Pong(u64),
-    /// A worker's last word before it finalises MPI.
-    Bye,
+    /// A worker's last word before it finalises MPI, with its DFS read counters.
+    Bye {
+        local_read_bytes: u64,
+        served_bytes: u64,
+    },
     /// Start a raw MPI ping-pong of `count` round trips (benchmark baseline).
     RawPingPong {
         count: u32,

@@ -815,7 +815,7 @@ fn next_task(py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
 /// Reports a finished task to the engine.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (kind, id, attempt, ok, value, error_type, message, traceback, files, elapsed_us))]
+#[pyo3(signature = (kind, id, attempt, ok, value, error_type, message, traceback, files, started_us, elapsed_us))]
 fn task_done(
     kind: &str,
     id: u64,
@@ -826,6 +826,7 @@ fn task_done(
     message: String,
     traceback: String,
     files: Vec<(String, Vec<BlockTuple>)>,
+    started_us: u64,
     elapsed_us: u64,
 ) {
     let outcome = if ok {
@@ -851,6 +852,7 @@ fn task_done(
             .into_iter()
             .map(|(path, blocks)| staged(path, blocks))
             .collect(),
+        started_us,
         elapsed_us,
     };
     runtime().engine.send(Local::Result(result));

@@ -91,7 +91,11 @@ impl Node for WorkerNode {
                 if !self.results.is_empty() {
                     transport.send(0, &Message::Results(std::mem::take(&mut self.results)));
                 }
-                transport.send(0, &Message::Bye);
+                let bye = Message::Bye {
+                    local_read_bytes: self.data.store.local_read_bytes(),
+                    served_bytes: self.data.bytes_served,
+                };
+                transport.send(0, &bye);
                 let _ = self.tasks.send(None);
                 self.stopping = true;
             }
