@@ -24,7 +24,7 @@ pub const EXIT_USAGE: i32 = 2;
 struct Setup {
     coordinator: Option<Shared>,
     rank: u32,
-    size: u32,
+    size: Arc<std::sync::atomic::AtomicU32>,
     store: Arc<BlockStore>,
     pool: BufferPool,
     temporary_root: Option<PathBuf>,
@@ -205,7 +205,7 @@ fn engine_main(
     let _ = setup.send(Ok(Setup {
         coordinator: coordinator.clone(),
         rank,
-        size: transport.size(),
+        size: transport.size_handle(),
         store: store.clone(),
         pool: pool.clone(),
         temporary_root,

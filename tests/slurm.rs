@@ -31,6 +31,24 @@ fn srun(ranks: u32, args: &[&str]) -> Command {
 }
 
 #[test]
+fn add_workers_under_srun_is_a_clear_runtime_error() {
+    let _serial = serial();
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = write_script(
+        dir.path(),
+        "grow.py",
+        "import vesper\ntry:\n    vesper.add_workers(1)\nexcept RuntimeError as error:\n    print('refused:', error)\n",
+    );
+    let output = run(srun(2, &[&script]), Duration::from_secs(120), None);
+    output
+        .assert_status(0)
+        .assert_stdout_has("refused: add_workers cannot spawn processes under srun");
+}
+
+#[test]
 fn srun_runs_the_pipeline() {
     let _serial = serial();
     if !slurm_available() {

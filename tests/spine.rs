@@ -230,3 +230,16 @@ fn info_describes_the_node() {
         .assert_stdout_has("thread level:    multiple");
     output.assert_stdout_has("local rank 0");
 }
+
+#[test]
+fn add_workers_grows_the_run_under_mpirun_and_alone() {
+    let _serial = serial();
+    let script = script_arg("grow.py");
+    mpirun(2, &[&script], 120)
+        .assert_status(0)
+        .assert_stdout_has("workers [1, 2, 3]")
+        .assert_stdout_has("new workers ran jobs");
+    alone(&["--workers", "1", &script], 120)
+        .assert_status(0)
+        .assert_stdout_has("workers [1, 2, 3]");
+}

@@ -79,13 +79,17 @@ def wait_for_workers(n=None, timeout=None):
 
 
 def add_workers(n):
-    """Start ``n`` more workers where the MPI library can spawn them.
+    """Start ``n`` more workers (MPI_Comm_spawn); returns how many were started.
 
-    This build raises ``RuntimeError``: start the run with the workers it needs.
+    Works when started alone or under mpirun; raises ``RuntimeError`` where the MPI
+    launch cannot spawn (under srun: ask Slurm for the workers up front). The new
+    workers register shortly after: ``wait_for_workers()`` waits for them.
     """
-    raise RuntimeError(
-        "add_workers is not supported by this version of vesper: start the run with "
-        "the workers it needs (mpirun -n N, srun -n N, or --workers N)")
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    if not is_scheduler():
+        raise RuntimeError("add_workers can only be called from the script (rank 0)")
+    return _vesper.add_workers(int(n))
 
 
 def _run_main(path):

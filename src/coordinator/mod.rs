@@ -216,7 +216,9 @@ impl Coordinator {
                     return;
                 }
             }
-            Request::Summary => Reply::Summary(self.scheduler.counts().to_vec(), self.workers.len() as u32),
+            Request::Summary => {
+                Reply::Summary(self.scheduler.counts().to_vec(), self.workers.len() as u32)
+            }
             Request::Uv(view, op) => {
                 let id = self.next_parked;
                 self.next_parked += 1;
@@ -246,7 +248,10 @@ impl Coordinator {
             Request::DfsWait(path) => match self.names.lookup(&path) {
                 Ok(meta) => Reply::File(meta.clone()),
                 Err(NameError::NotFound(normalized)) => {
-                    self.path_waiters.entry(normalized).or_default().push(waiter);
+                    self.path_waiters
+                        .entry(normalized)
+                        .or_default()
+                        .push(waiter);
                     return;
                 }
                 Err(error) => name_error(error),
@@ -262,22 +267,27 @@ impl Coordinator {
             },
             Request::MapReduce(spec) => {
                 if self.workers.is_empty() && self.rank_count <= 1 {
-                    error_reply(ErrorKind::Runtime, "map-reduce needs workers: start with mpirun -n 2 or more, or --workers N")
+                    error_reply(
+                        ErrorKind::Runtime,
+                        "map-reduce needs workers: start with mpirun -n 2 or more, or --workers N",
+                    )
                 } else {
-                    self.functions.entry(spec.function).or_insert_with(|| Arc::new(spec.function_bytes.clone()));
+                    self.functions
+                        .entry(spec.function)
+                        .or_insert_with(|| Arc::new(spec.function_bytes.clone()));
                     self.mapreduce.start(spec, waiter);
                     self.pump_mapreduce(transport);
                     self.deliver_mapreduce(transport);
                     return;
                 }
             }
-            Request::AddWorkers(_) => error_reply(
-                ErrorKind::Runtime,
-                "add_workers is not available in this run: start the run with the workers it needs (mpirun -n N, srun -n N, or --workers N)",
-            ),
+            Request::AddWorkers(count) => self.add_workers(transport, count),
             Request::PingRank(rank) => {
                 if !self.workers.contains_key(&rank) {
-                    error_reply(ErrorKind::Value, format!("rank {rank} is not a registered worker"))
+                    error_reply(
+                        ErrorKind::Value,
+                        format!("rank {rank} is not a registered worker"),
+                    )
                 } else {
                     let id = self.next_ping;
                     self.next_ping += 1;
@@ -288,7 +298,10 @@ impl Coordinator {
             }
             Request::Drain(grace_ms) => {
                 self.scheduler.drain();
-                self.phase = Phase::Draining { deadline: Instant::now() + Duration::from_millis(grace_ms), waiter };
+                self.phase = Phase::Draining {
+                    deadline: Instant::now() + Duration::from_millis(grace_ms),
+                    waiter,
+                };
                 return;
             }
             Request::Shutdown => {
@@ -297,6 +310,34 @@ impl Coordinator {
             }
         };
         self.respond(transport, waiter, reply);
+    }
+
+    /// Spawns `count` more workers: every worker joins the collective spawn, then
+    /// all ranks use the merged communicator. The new workers register as usual.
+    fn add_workers(&mut self, transport: &mut Transport, count: u32) -> Reply {
+        if count == 0 {
+            return Reply::Count(0);
+        }
+        if std::env::var_os("SLURM_STEP_ID").is_some() && !crate::transport::launched_by_mpirun() {
+            return error_reply(
+                ErrorKind::Runtime,
+                "add_workers cannot spawn processes under srun: ask Slurm for the workers up front (srun -n N)",
+            );
+        }
+        let workers: Vec<Rank> = (1..self.rank_count).collect();
+        for rank in workers {
+            transport.send(rank, &Message::Grow { count });
+        }
+        match transport.grow(count) {
+            Ok(()) => {
+                self.rank_count = transport.size();
+                Reply::Count(count as u64)
+            }
+            Err(error) => error_reply(
+                ErrorKind::Runtime,
+                format!("{error}: this MPI launch cannot add workers; start the run with the workers it needs"),
+            ),
+        }
     }
 
     fn submit(&mut self, mut spec: JobSpec) -> Reply {

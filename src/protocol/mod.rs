@@ -349,6 +349,11 @@ pub enum Message {
         local_read_bytes: u64,
         served_bytes: u64,
     },
+    /// Every rank joins a collective spawn of `count` more workers, then uses the
+    /// merged communicator (see `Transport::grow`).
+    Grow {
+        count: u32,
+    },
     /// Start a raw MPI ping-pong of `count` round trips (benchmark baseline).
     RawPingPong {
         count: u32,

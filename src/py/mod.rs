@@ -21,7 +21,8 @@ use std::sync::{Arc, OnceLock};
 pub struct Runtime {
     pub engine: EngineHandle,
     pub rank: Rank,
-    pub size: u32,
+    /// Every rank of the run; grows with `add_workers`.
+    pub size: Arc<std::sync::atomic::AtomicU32>,
     pub store: Arc<BlockStore>,
     pub config: Config,
     pub tasks: Option<Receiver<Option<Task>>>,

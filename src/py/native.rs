@@ -93,7 +93,16 @@ fn rank() -> u32 {
 
 #[pyfunction]
 fn size() -> u32 {
-    runtime().size
+    runtime().size.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Starts `count` more workers; returns how many were started.
+#[pyfunction]
+fn add_workers(py: Python<'_>, count: u32) -> PyResult<u64> {
+    match call(py, Request::AddWorkers(count), Some(120.0))? {
+        Reply::Count(n) => Ok(n),
+        other => Err(unexpected(other)),
+    }
 }
 
 #[pyfunction]
@@ -862,6 +871,7 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     elapsed_s();
     module.add_function(wrap_pyfunction!(rank, module)?)?;
     module.add_function(wrap_pyfunction!(size, module)?)?;
+    module.add_function(wrap_pyfunction!(add_workers, module)?)?;
     module.add_function(wrap_pyfunction!(block_size, module)?)?;
     module.add_function(wrap_pyfunction!(ping, module)?)?;
     module.add_function(wrap_pyfunction!(ping_rank, module)?)?;

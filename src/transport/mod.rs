@@ -14,6 +14,7 @@ use mpi::point_to_point::Message as MpiMessage;
 use mpi::topology::{Communicator, MergeOrder, SimpleCommunicator};
 use mpi::traits::*;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Bytes that can back a non-blocking send: owned, shared, or memory-mapped.
@@ -91,13 +92,17 @@ struct PartialPayload {
 }
 
 pub struct Transport {
-    // Field order matters: the communicator is freed before MPI is finalised.
+    // Field order matters: the communicators are freed before MPI is finalised.
+    /// The Vesper communicator: every rank of the run. Sends use it.
     comm: SimpleCommunicator,
+    /// Earlier Vesper communicators, from before workers were added: messages sent
+    /// on them before the switch are still received.
+    retired: Vec<SimpleCommunicator>,
     universe: mpi::environment::Universe,
     threading: mpi::Threading,
     launch: Launch,
     rank: Rank,
-    size: u32,
+    size: Arc<AtomicU32>,
     local_rank: u32,
     local_size: u32,
     pending: Vec<PendingSend>,
@@ -117,6 +122,13 @@ pub fn launched_by_launcher() -> bool {
     ]
     .iter()
     .any(|name| std::env::var_os(name).is_some())
+}
+
+/// Whether Open MPI's mpirun (rather than srun) started this process.
+pub fn launched_by_mpirun() -> bool {
+    std::env::var_os("OMPI_COMM_WORLD_SIZE").is_some()
+        && std::env::var_os("SLURM_STEP_ID").is_none()
+        || std::env::var_os("OMPI_MCA_orte_hnp_uri").is_some()
 }
 
 /// The rank this process will have, read from the launcher's environment before
@@ -159,10 +171,11 @@ impl Transport {
         let node = comm.split_shared(0);
         let transport = Transport {
             rank: comm.rank() as Rank,
-            size: comm.size() as u32,
+            size: Arc::new(AtomicU32::new(comm.size() as u32)),
             local_rank: node.rank() as u32,
             local_size: node.size() as u32,
             comm,
+            retired: Vec::new(),
             universe,
             threading,
             launch,
@@ -178,7 +191,30 @@ impl Transport {
         self.rank
     }
     pub fn size(&self) -> u32 {
-        self.size
+        self.size.load(Ordering::SeqCst)
+    }
+
+    /// The run's size as it grows (shared with the Python face).
+    pub fn size_handle(&self) -> Arc<AtomicU32> {
+        self.size.clone()
+    }
+
+    /// Adds `count` workers: every rank calls this together (MPI_Comm_spawn is
+    /// collective over the Vesper communicator), then all switch to the merged
+    /// communicator; the new ranks are numbered after the existing ones.
+    pub fn grow(&mut self, count: u32) -> Result<(), TransportError> {
+        let stdin = StdinGuard::hide(self.rank == 0 && !launched_by_launcher());
+        let merged = spawn(&self.comm, count);
+        drop(stdin);
+        let merged = merged?;
+        // The new ranks split the merged communicator by node as they start (see
+        // `start`); that is collective, so the existing ranks take part too.
+        let node = merged.split_shared(0);
+        self.local_size = node.size() as u32;
+        self.size.store(merged.size() as u32, Ordering::SeqCst);
+        let old = std::mem::replace(&mut self.comm, merged);
+        self.retired.push(old);
+        Ok(())
     }
     pub fn local_rank(&self) -> u32 {
         self.local_rank
@@ -274,7 +310,10 @@ impl Transport {
     /// Receives one message if any has arrived. Payload chunks are assembled and
     /// returned as one `Incoming::Data` when complete.
     pub fn poll(&mut self) -> Result<Option<Incoming>, TransportError> {
-        let Some((message, status)) = self.comm.any_process().immediate_matched_probe() else {
+        let probed = std::iter::once(&self.comm)
+            .chain(self.retired.iter())
+            .find_map(|comm| comm.any_process().immediate_matched_probe());
+        let Some((message, status)) = probed else {
             return Ok(None);
         };
         let from = status.source_rank() as Rank;
@@ -378,6 +417,11 @@ fn spawn(world: &SimpleCommunicator, count: u32) -> Result<SimpleCommunicator, T
     })?;
     let mut command = std::process::Command::new(exe);
     command.args(std::env::args_os().skip(1));
+    // A launcher that cannot spawn must give an error, not abort the run.
+    // SAFETY: sets the error handler of a live communicator to a predefined one.
+    unsafe {
+        mpi::ffi::MPI_Comm_set_errhandler(world.as_raw(), mpi::ffi::RSMPI_ERRORS_RETURN);
+    }
     let children = world
         .process_at_rank(0)
         .spawn(&command, count as i32)

@@ -84,6 +84,11 @@ impl Node for WorkerNode {
                 }
             }
             Message::Ping(id) => transport.send(from, &Message::Pong(id)),
+            Message::Grow { count } => {
+                if let Err(error) = transport.grow(count) {
+                    tracing::error!("{error}");
+                }
+            }
             Message::RawPingPong { count } => {
                 transport.raw_ping_pong(from, count, false);
             }
