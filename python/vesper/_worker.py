@@ -115,6 +115,15 @@ def _elements(kind, data):
     return data
 
 
+def _failing_index(fn, kind, elements):
+    for index, item in enumerate(elements):
+        try:
+            fn(*item) if kind == "dict" else fn(item)
+        except BaseException:
+            return index
+    return None
+
+
 def _run_chunk(task):
     _, run, chunk, ident, blob, payload = task
     started_us = time.time_ns() // 1000
@@ -127,16 +136,18 @@ def _run_chunk(task):
         if reducer is not None and not isinstance(reducer, str):
             reducer = cloudpickle.loads(reducer)
         elements = _elements(kind, data)
-        mapped = []
-        if kind == "dict":
-            # map() keeps the keys; mapreduce() reduces the values fn(k, v).
-            keep_keys = reducer is None
-            for index, (key, item) in enumerate(elements):
-                value = fn(key, item)
-                mapped.append((key, value) if keep_keys else value)
-        else:
-            for index, item in enumerate(elements):
-                mapped.append(fn(item))
+        try:
+            # The fast path: the loop runs in C.
+            if kind == "dict":
+                values = [fn(key, item) for key, item in elements]
+                # map() keeps the keys; mapreduce() reduces the values fn(k, v).
+                mapped = [(key, value) for (key, _), value in zip(elements, values)] if reducer is None else values
+            else:
+                mapped = list(map(fn, elements))
+        except BaseException:
+            # Find the failing element for the error message (the rare path).
+            index = _failing_index(fn, kind, elements)
+            raise
         index = None
         if reducer is None:
             partial = (True, mapped)
