@@ -14,6 +14,7 @@ use hwlocality::object::attributes::ObjectAttributes;
 use hwlocality::object::types::{OSDeviceType, ObjectType};
 use hwlocality::topology::builder::TypeFilter;
 use hwlocality::Topology;
+use std::sync::OnceLock;
 
 /// The share of the node one rank gets.
 #[derive(Clone, Debug)]
@@ -37,13 +38,20 @@ pub struct NodeInfo {
     pub process_cpuset: String,
 }
 
-fn load() -> Option<Topology> {
-    Topology::builder()
-        .with_io_type_filter(TypeFilter::KeepImportant)
-        .ok()?
-        .build()
-        .ok()
-        .or_else(|| Topology::new().ok())
+/// The node's topology, discovered once per process: discovery (with the PCI scan
+/// that finds GPUs) is the slow part of start-up.
+fn topology() -> Option<&'static Topology> {
+    static TOPOLOGY: OnceLock<Option<Topology>> = OnceLock::new();
+    TOPOLOGY
+        .get_or_init(|| {
+            Topology::builder()
+                .with_io_type_filter(TypeFilter::KeepImportant)
+                .ok()?
+                .build()
+                .ok()
+                .or_else(|| Topology::new().ok())
+        })
+        .as_ref()
 }
 
 pub fn hostname() -> String {
@@ -84,7 +92,7 @@ fn process_binding(topology: &Topology) -> Option<CpuSet> {
 
 pub fn node_info() -> NodeInfo {
     let host = hostname();
-    let Some(topology) = load() else {
+    let Some(topology) = topology() else {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         return NodeInfo {
             host,
@@ -97,13 +105,13 @@ pub fn node_info() -> NodeInfo {
         };
     };
     let allowed = topology.allowed_cpuset().clone_target();
-    let process = process_binding(&topology).unwrap_or_else(|| allowed.clone());
+    let process = process_binding(topology).unwrap_or_else(|| allowed.clone());
     NodeInfo {
         host,
-        cores: cores_in(&topology, &allowed).len() as u32,
+        cores: cores_in(topology, &allowed).len() as u32,
         pus: allowed.weight().unwrap_or(0) as u32,
-        memory_bytes: total_memory(&topology),
-        gpus: count_gpus(&topology),
+        memory_bytes: total_memory(topology),
+        gpus: count_gpus(topology),
         allowed_cpuset: format!("{allowed}"),
         process_cpuset: format!("{process}"),
     }
@@ -125,23 +133,23 @@ fn cores_in(topology: &Topology, set: &CpuSet) -> Vec<CpuSet> {
 
 /// The cores the local rank `local_rank` of `local_size` gets under `mode`.
 pub fn plan_share(local_rank: u32, local_size: u32, mode: PinMode) -> Option<(CpuSet, u32)> {
-    let topology = load()?;
+    let topology = topology()?;
     let allowed = topology.allowed_cpuset().clone_target();
-    let current = process_binding(&topology).unwrap_or_else(|| allowed.clone());
+    let current = process_binding(topology).unwrap_or_else(|| allowed.clone());
     if mode == PinMode::None {
         return Some((
             current.clone(),
-            cores_in(&topology, &current).len().max(1) as u32,
+            cores_in(topology, &current).len().max(1) as u32,
         ));
     }
     if current != allowed && !current.is_empty() {
         // The launcher bound us: its choice is our share.
         return Some((
             current.clone(),
-            cores_in(&topology, &current).len().max(1) as u32,
+            cores_in(topology, &current).len().max(1) as u32,
         ));
     }
-    let cores = cores_in(&topology, &allowed);
+    let cores = cores_in(topology, &allowed);
     if cores.is_empty() {
         return None;
     }
@@ -177,7 +185,8 @@ pub fn pin(local_rank: u32, local_size: u32, mode: PinMode) -> Share {
         gpus,
         pinned: false,
     };
-    let (Some(topology), Some((set, cores))) = (load(), plan_share(local_rank, local_size, mode))
+    let (Some(topology), Some((set, cores))) =
+        (topology(), plan_share(local_rank, local_size, mode))
     else {
         return unpinned;
     };
