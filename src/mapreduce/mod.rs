@@ -5,7 +5,6 @@
 
 use num_bigint::BigInt;
 use rayon::prelude::*;
-use std::collections::HashMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reducer {
@@ -112,95 +111,6 @@ impl Column {
     }
 }
 
-/// `(key, value)` pairs with str keys and plain numeric values.
-pub enum Keyed {
-    Ints(Vec<(String, i64)>),
-    Floats(Vec<(String, f64)>),
-}
-
-pub struct KeyedResult {
-    pub entries: Vec<(String, Reduced)>,
-}
-
-fn merge_map<V: Copy + Send + Sync>(
-    pairs: Vec<(String, V)>,
-    combine: impl Fn(V, V) -> V + Sync + Send + Copy,
-) -> HashMap<String, V> {
-    let fold = |mut map: HashMap<String, V>, (key, value): (String, V)| {
-        map.entry(key)
-            .and_modify(|old| *old = combine(*old, value))
-            .or_insert(value);
-        map
-    };
-    if pairs.len() < PARALLEL_MIN {
-        return pairs.into_iter().fold(HashMap::new(), fold);
-    }
-    pairs
-        .into_par_iter()
-        .fold(HashMap::new, fold)
-        .reduce(HashMap::new, |mut a, b| {
-            for (key, value) in b {
-                a.entry(key)
-                    .and_modify(|old| *old = combine(*old, value))
-                    .or_insert(value);
-            }
-            a
-        })
-}
-
-impl Keyed {
-    /// `None` when the reducer does not apply natively (or an int sum overflows).
-    pub fn reduce(self, reducer: Reducer) -> Option<KeyedResult> {
-        let entries = match (self, reducer) {
-            (Keyed::Ints(pairs), Reducer::Count) => {
-                let ones = pairs.into_iter().map(|(k, _)| (k, 1i64)).collect();
-                merge_map(ones, |a, b| a + b)
-                    .into_iter()
-                    .map(|(k, v)| (k, Reduced::Int(v)))
-                    .collect()
-            }
-            (Keyed::Floats(pairs), Reducer::Count) => {
-                let ones = pairs.into_iter().map(|(k, _)| (k, 1i64)).collect();
-                merge_map(ones, |a, b| a + b)
-                    .into_iter()
-                    .map(|(k, v)| (k, Reduced::Int(v)))
-                    .collect()
-            }
-            (Keyed::Ints(pairs), Reducer::Sum) => {
-                let wide: Vec<(String, i128)> =
-                    pairs.into_iter().map(|(k, v)| (k, v as i128)).collect();
-                let mut entries = Vec::new();
-                for (key, value) in merge_map(wide, |a, b| a.saturating_add(b)) {
-                    entries.push((key, Reduced::Int(i64::try_from(value).ok()?)));
-                }
-                entries
-            }
-            (Keyed::Ints(pairs), Reducer::Min) => merge_map(pairs, i64::min)
-                .into_iter()
-                .map(|(k, v)| (k, Reduced::Int(v)))
-                .collect(),
-            (Keyed::Ints(pairs), Reducer::Max) => merge_map(pairs, i64::max)
-                .into_iter()
-                .map(|(k, v)| (k, Reduced::Int(v)))
-                .collect(),
-            (Keyed::Floats(pairs), Reducer::Sum) => merge_map(pairs, |a, b| a + b)
-                .into_iter()
-                .map(|(k, v)| (k, Reduced::Float(v)))
-                .collect(),
-            (Keyed::Floats(pairs), Reducer::Min) => merge_map(pairs, f64::min)
-                .into_iter()
-                .map(|(k, v)| (k, Reduced::Float(v)))
-                .collect(),
-            (Keyed::Floats(pairs), Reducer::Max) => merge_map(pairs, f64::max)
-                .into_iter()
-                .map(|(k, v)| (k, Reduced::Float(v)))
-                .collect(),
-            _ => return None,
-        };
-        Some(KeyedResult { entries })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,17 +149,5 @@ mod tests {
             Some(Reduced::Int(0))
         );
         assert_eq!(Column::Ints(vec![]).reduce(Reducer::Sum), None);
-    }
-
-    #[test]
-    fn keyed_counts_merge_like_a_counter() {
-        let pairs: Vec<(String, i64)> = (0..50_000).map(|i| (format!("k{}", i % 7), 1)).collect();
-        let result = Keyed::Ints(pairs).reduce(Reducer::Sum).unwrap();
-        let total: i64 = result
-            .entries
-            .iter()
-            .map(|(_, v)| if let Reduced::Int(v) = v { *v } else { 0 })
-            .sum();
-        assert_eq!((result.entries.len(), total), (7, 50_000));
     }
 }

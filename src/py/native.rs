@@ -631,22 +631,6 @@ fn reduce_native(
     reduced.map(|r| r.into_py(py)).transpose()
 }
 
-/// Reduces `(key, value)` pairs (or merges dicts) by key natively; `None` when the
-/// keys are not all str or the values not all plain numbers.
-#[pyfunction]
-fn reduce_by_key_native(
-    py: Python<'_>,
-    parts: &Bound<'_, PyList>,
-    op: &str,
-) -> PyResult<Option<Py<PyAny>>> {
-    let reducer = reducer(op)?;
-    let Some(keyed) = extract_keyed(parts)? else {
-        return Ok(None);
-    };
-    let merged = py.detach(|| keyed.reduce(reducer));
-    merged.map(|m| m.into_py(py)).transpose()
-}
-
 /// A list of plain ints, floats or strs as a native column (ints may widen to floats).
 fn extract_column(values: &Bound<'_, PyList>) -> Option<native_reduce::Column> {
     use pyo3::types::{PyFloat, PyInt, PyString};
@@ -692,49 +676,6 @@ fn extract_column(values: &Bound<'_, PyList>) -> Option<native_reduce::Column> {
     floats.map(native_reduce::Column::Floats)
 }
 
-/// `(str, number)` pairs, or dicts of them, as native keyed pairs.
-fn extract_keyed(parts: &Bound<'_, PyList>) -> PyResult<Option<native_reduce::Keyed>> {
-    use pyo3::types::{PyFloat, PyInt, PyString};
-    let mut ints: Vec<(String, i64)> = Vec::new();
-    let mut floats: Vec<(String, f64)> = Vec::new();
-    let mut push = |key: Bound<'_, PyAny>, value: Bound<'_, PyAny>| -> Option<()> {
-        if !key.is_exact_instance_of::<PyString>() {
-            return None;
-        }
-        let key: String = key.extract().ok()?;
-        if value.is_exact_instance_of::<PyInt>() && floats.is_empty() {
-            ints.push((key, value.extract().ok()?));
-        } else if value.is_exact_instance_of::<PyFloat>() || value.is_exact_instance_of::<PyInt>() {
-            floats.extend(ints.drain(..).map(|(k, v)| (k, v as f64)));
-            floats.push((key, value.extract().ok()?));
-        } else {
-            return None;
-        }
-        Some(())
-    };
-    for part in parts.iter() {
-        if let Ok(dict) = part.cast::<PyDict>() {
-            for (key, value) in dict.iter() {
-                if push(key, value).is_none() {
-                    return Ok(None);
-                }
-            }
-        } else {
-            let Ok((key, value)) = part.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() else {
-                return Ok(None);
-            };
-            if push(key, value).is_none() {
-                return Ok(None);
-            }
-        }
-    }
-    Ok(Some(if floats.is_empty() {
-        native_reduce::Keyed::Ints(ints)
-    } else {
-        native_reduce::Keyed::Floats(floats)
-    }))
-}
-
 impl Reduced {
     fn into_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         Ok(match self {
@@ -747,16 +688,6 @@ impl Reduced {
             Reduced::Float(v) => v.into_pyobject(py)?.into_any().unbind(),
             Reduced::Str(v) => v.into_pyobject(py)?.into_any().unbind(),
         })
-    }
-}
-
-impl native_reduce::KeyedResult {
-    fn into_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let dict = PyDict::new(py);
-        for (key, value) in self.entries {
-            dict.set_item(key, value.into_py(py)?)?;
-        }
-        Ok(dict.into_any().unbind())
     }
 }
 
@@ -896,7 +827,6 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(dfs_read_blocks, module)?)?;
     module.add_function(wrap_pyfunction!(mapreduce, module)?)?;
     module.add_function(wrap_pyfunction!(reduce_native, module)?)?;
-    module.add_function(wrap_pyfunction!(reduce_by_key_native, module)?)?;
     module.add_function(wrap_pyfunction!(next_task, module)?)?;
     module.add_function(wrap_pyfunction!(task_done, module)?)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
