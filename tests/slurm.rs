@@ -59,7 +59,7 @@ fn srun_runs_the_pipeline() {
     output
         .assert_status(0)
         .assert_stdout_has("240000 words, 13 distinct")
-        .assert_stderr_has("on 3 workers");
+        .assert_stderr_has("on 3 workers (Slurm job ");
 }
 
 fn sbatch_wait(

@@ -228,6 +228,9 @@ fn finish_run(end: ScriptEnd) -> i32 {
                 " in {:.2} s on {workers} workers",
                 native::elapsed_s()
             ));
+            if let Ok(job) = std::env::var("SLURM_JOB_ID") {
+                line.push_str(&format!(" (Slurm job {job})"));
+            }
             eprintln!("{line}");
         }
     }

@@ -260,3 +260,152 @@ fn many_short_jobs_are_spread_and_prefetched() {
     assert_eq!(count + sim.run_all().len(), 1000);
     assert!(sim.scheduler.all_finished());
 }
+
+/// A small deterministic generator, so a failing seed can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Random DAGs run by a simulated cluster that finishes dispatched jobs in random
+/// order, fails some attempts, and lets the script wait (the no-hang rule). Checks
+/// the invariants of the contract for every seed; a failing seed is reproducible.
+#[test]
+fn random_dags_in_random_order_keep_the_contract() {
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    for seed in 1..=300u64 {
+        let mut rng = Rng(seed * 0x9e37_79b9_7f4a_7c15);
+        let mut sim = Sim::new(1 + rng.below(4) as u32);
+        let jobs = 5 + rng.below(40);
+        // Job i writes /p{i}; it reads a few earlier paths, sometimes a path nobody writes.
+        let mut fails_always = HashSet::new();
+        let mut flaky = HashSet::new();
+        for i in 0..jobs {
+            let mut inputs: Vec<String> = (0..rng.below(3))
+                .filter(|_| i > 0)
+                .map(|_| format!("/p{}", rng.below(i)))
+                .collect();
+            if rng.below(20) == 0 {
+                inputs.push("/nobody-writes-this".into());
+            }
+            inputs.sort();
+            inputs.dedup();
+            let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+            let output = format!("/p{i}");
+            let mut job = spec(&format!("j{i}"), &refs, &[&output]);
+            job.retries = rng.below(2) as u32;
+            let id = sim.submit(job).expect("valid submission").0;
+            match rng.below(10) {
+                0 => {
+                    fails_always.insert(id);
+                }
+                1 => {
+                    flaky.insert(id);
+                }
+                _ => {}
+            }
+        }
+        let mut running: Vec<JobId> = Vec::new();
+        let mut committed_at_dispatch: HashMap<JobId, bool> = HashMap::new();
+        for _round in 0..10_000 {
+            for id in sim.dispatch() {
+                let inputs = sim.scheduler.spec(id).inputs.clone();
+                let ready = inputs.iter().all(|p| sim.files.borrow().contains(p));
+                committed_at_dispatch.insert(id, ready);
+                assert!(
+                    ready,
+                    "seed {seed}: job {id} dispatched before its inputs existed"
+                );
+                running.push(id);
+            }
+            if running.is_empty() {
+                let files = sim.files.borrow().clone();
+                sim.scheduler.fail_unsatisfiable(&|p| files.contains(p));
+                if sim.scheduler.all_finished() {
+                    break;
+                }
+                continue;
+            }
+            let id = running.swap_remove(rng.below(running.len() as u64) as usize);
+            let attempt = sim.scheduler.job(id).unwrap().attempts;
+            if fails_always.contains(&id) || (flaky.contains(&id) && attempt == 1) {
+                sim.scheduler.failed(
+                    id,
+                    attempt,
+                    Failure {
+                        error_type: "E".into(),
+                        message: "boom".into(),
+                    },
+                );
+            } else {
+                sim.succeed(id);
+            }
+        }
+        assert!(
+            sim.scheduler.all_finished(),
+            "seed {seed}: jobs left unfinished (a hang)"
+        );
+        for id in 1..=jobs {
+            let job = sim.scheduler.job(id).unwrap();
+            *seen
+                .entry(format!("{:?} {}", job.state, job.error_type))
+                .or_default() += 1;
+            assert!(
+                job.attempts <= job.spec.retries + 1,
+                "seed {seed}: job {id} ran too often"
+            );
+            match job.state {
+                JobState::Done => {
+                    assert!(
+                        !fails_always.contains(&id),
+                        "seed {seed}: a job that always fails is done"
+                    );
+                    assert!(sim.files.borrow().contains(&job.spec.outputs[0]));
+                }
+                JobState::Failed => assert!(
+                    fails_always.contains(&id)
+                        || (flaky.contains(&id) && job.spec.retries == 0)
+                        || job.error_type == "MissingInputError",
+                    "seed {seed}: job {id} failed for no reason: {}",
+                    job.error
+                ),
+                JobState::Cancelled => {
+                    // Some input's writer did not succeed.
+                    let blocked = job.spec.inputs.iter().any(|path| {
+                        (1..=jobs).any(|w| {
+                            let writer = sim.scheduler.job(w).unwrap();
+                            writer.spec.outputs.contains(path) && writer.state != JobState::Done
+                        })
+                    });
+                    assert!(
+                        blocked,
+                        "seed {seed}: job {id} cancelled though its writers succeeded"
+                    );
+                }
+                ref other => panic!("seed {seed}: job {id} ended {other:?}"),
+            }
+        }
+    }
+    // The seeds exercise every ending: success, failure, no-hang failure, cancellation.
+    for ending in [
+        "Done ",
+        "Failed E",
+        "Failed MissingInputError",
+        "Cancelled Cancelled",
+    ] {
+        assert!(
+            seen.get(ending).copied().unwrap_or(0) > 0,
+            "no job ended {ending:?}: {seen:?}"
+        );
+    }
+}
