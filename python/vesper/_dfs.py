@@ -31,7 +31,7 @@ class Stat:
 
 
 # Remote block reads kept in flight when a whole file is read.
-_READ_AHEAD_BLOCKS = 4
+_READ_AHEAD_BLOCKS = 8
 
 
 class _Reader(io.RawIOBase):

@@ -506,8 +506,8 @@ fn dfs_read_block<'py>(
     py: Python<'py>,
     path: String,
     block: BlockTuple,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let pending = start_read(py, &path, block)?;
+) -> PyResult<Bound<'py, Block>> {
+    let pending = start_read(&path, block)?;
     finish_read(py, pending)
 }
 
@@ -519,11 +519,11 @@ fn dfs_read_blocks<'py>(
     path: String,
     blocks: Vec<BlockTuple>,
     window: usize,
-) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+) -> PyResult<Vec<Bound<'py, Block>>> {
     let mut pending = std::collections::VecDeque::new();
     let mut done = Vec::with_capacity(blocks.len());
     for block in blocks {
-        pending.push_back(start_read(py, &path, block)?);
+        pending.push_back(start_read(&path, block)?);
         if pending.len() >= window.max(1) {
             done.push(finish_read(py, pending.pop_front().expect("not empty"))?);
         }
@@ -534,20 +534,96 @@ fn dfs_read_blocks<'py>(
     Ok(done)
 }
 
+/// A block's bytes handed to Python without a copy: a memory map of a local
+/// replica, or the pooled buffer a remote one arrived in (returned to the pool when
+/// Python lets go). Python reads it through the buffer protocol (`memoryview`,
+/// `bytes(...)`, `b"".join`), so a 16 MiB block is never copied into fresh pages.
+#[pyclass(name = "Block", module = "vesper._vesper", frozen)]
+pub struct Block {
+    held: Held,
+}
+
+enum Held {
+    Mapped(crate::dfs::store::BlockBytes),
+    Pooled(std::mem::ManuallyDrop<Vec<u8>>),
+}
+
+impl Held {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Held::Mapped(bytes) => bytes.as_ref(),
+            Held::Pooled(bytes) => bytes,
+        }
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        if let Held::Pooled(bytes) = &mut self.held {
+            // SAFETY: taken once, here, as the Block goes away.
+            runtime()
+                .pool
+                .give(unsafe { std::mem::ManuallyDrop::take(bytes) });
+        }
+    }
+}
+
+#[pymethods]
+impl Block {
+    /// Exports the bytes read-only; the view keeps the Block (and so the bytes) alive.
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut pyo3::ffi::Py_buffer,
+        flags: std::os::raw::c_int,
+    ) -> PyResult<()> {
+        let bytes = slf.get().held.bytes();
+        // SAFETY: `view` comes from the interpreter; the buffer outlives the export
+        // because the export holds a reference to `slf`.
+        let filled = unsafe {
+            pyo3::ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                bytes.as_ptr() as *mut std::os::raw::c_void,
+                bytes.len() as pyo3::ffi::Py_ssize_t,
+                1,
+                flags,
+            )
+        };
+        if filled == -1 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut pyo3::ffi::Py_buffer) {}
+
+    fn __len__(&self) -> usize {
+        self.held.bytes().len()
+    }
+
+    fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.held.bytes())
+    }
+}
+
 /// A block read under way: already read from this rank's store, or fetched remotely.
-enum PendingRead<'py> {
-    Local(Bound<'py, PyBytes>),
+enum PendingRead {
+    Local(Block),
     Remote(Receiver<crate::engine::BlockReply>),
 }
 
 /// Reads from this rank's store when it holds a good replica; otherwise (or if the
 /// local replica is bad) asks the engine to fetch one from another rank.
-fn start_read<'py>(py: Python<'py>, path: &str, block: BlockTuple) -> PyResult<PendingRead<'py>> {
+fn start_read(path: &str, block: BlockTuple) -> PyResult<PendingRead> {
     let runtime = runtime();
     let (id, len, crc32c, mut replicas) = block;
     if replicas.contains(&runtime.rank) {
         match runtime.store.read(id, crc32c) {
-            Ok(bytes) => return Ok(PendingRead::Local(PyBytes::new(py, bytes.as_ref()))),
+            Ok(bytes) => {
+                return Ok(PendingRead::Local(Block {
+                    held: Held::Mapped(bytes),
+                }))
+            }
             Err(error) => {
                 tracing::warn!("{path}: {error}; reading another replica");
                 replicas.retain(|r| *r != runtime.rank);
@@ -572,19 +648,17 @@ fn start_read<'py>(py: Python<'py>, path: &str, block: BlockTuple) -> PyResult<P
     Ok(PendingRead::Remote(receiver))
 }
 
-fn finish_read<'py>(py: Python<'py>, pending: PendingRead<'py>) -> PyResult<Bound<'py, PyBytes>> {
-    let receiver = match pending {
-        PendingRead::Local(bytes) => return Ok(bytes),
-        PendingRead::Remote(receiver) => receiver,
+fn finish_read(py: Python<'_>, pending: PendingRead) -> PyResult<Bound<'_, Block>> {
+    let block = match pending {
+        PendingRead::Local(block) => block,
+        PendingRead::Remote(receiver) => match wait_reply(py, &receiver, None)? {
+            Ok(bytes) => Block {
+                held: Held::Pooled(std::mem::ManuallyDrop::new(bytes)),
+            },
+            Err((kind, message)) => return Err(to_pyerr(kind, message)),
+        },
     };
-    match wait_reply(py, &receiver, None)? {
-        Ok(bytes) => {
-            let object = PyBytes::new(py, &bytes);
-            runtime().pool.give(bytes);
-            Ok(object)
-        }
-        Err((kind, message)) => Err(to_pyerr(kind, message)),
-    }
+    Bound::new(py, block)
 }
 
 // ---------------------------------------------------------------- map-reduce
@@ -829,6 +903,7 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(reduce_native, module)?)?;
     module.add_function(wrap_pyfunction!(next_task, module)?)?;
     module.add_function(wrap_pyfunction!(task_done, module)?)?;
+    module.add_class::<Block>()?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
