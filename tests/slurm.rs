@@ -62,24 +62,28 @@ fn srun_runs_the_pipeline() {
         .assert_stderr_has("on 3 workers (Slurm job ");
 }
 
-fn sbatch_wait(
-    dir: &std::path::Path,
-    root: &str,
-    script: &[&str],
-    extra: &[&str],
-) -> (i32, String) {
-    let log = dir.join("job.out");
+/// `sbatch --wait` of the one-node template running `script`, logging to `log`.
+fn sbatch_command(root: &str, script: &[&str], log: &std::path::Path) -> Command {
     let mut command = Command::new("sbatch");
     command
         .arg("--wait")
         .arg(format!("--output={}", log.display()))
-        .args(extra)
         .arg(repo().join("slurm/vesper-1node.sbatch"))
         .args(script)
         .env("VESPER_DFS_ROOT", root)
         .env("VESPER", vesper());
     mpi_env(&mut command);
-    let output = run(command, Duration::from_secs(240), None);
+    command
+}
+
+/// Runs the template to its end; returns its status and its log.
+fn sbatch_wait(dir: &std::path::Path, root: &str, script: &[&str]) -> (i32, String) {
+    let log = dir.join("job.out");
+    let output = run(
+        sbatch_command(root, script, &log),
+        Duration::from_secs(240),
+        None,
+    );
     (
         output.status,
         std::fs::read_to_string(&log).unwrap_or_default(),
@@ -99,11 +103,11 @@ fn sbatch_template_reports_success_and_failure() {
         "ok.py",
         "import vesper\nprint('workers', vesper.wait_for_workers(timeout=60))\n",
     );
-    let (status, log) = sbatch_wait(dir.path(), &root, &[&ok], &[]);
+    let (status, log) = sbatch_wait(dir.path(), &root, &[&ok]);
     assert_eq!(status, 0, "{log}");
     assert!(log.contains("workers 3"), "{log}");
     let bad = write_script(dir.path(), "bad.py", "raise SystemExit(1)\n");
-    let (status, log) = sbatch_wait(dir.path(), &root, &[&bad], &[]);
+    let (status, log) = sbatch_wait(dir.path(), &root, &[&bad]);
     assert_ne!(status, 0, "a failing script must fail the batch job: {log}");
 }
 
@@ -117,29 +121,20 @@ fn a_time_limit_warning_drains_and_the_next_job_resumes() {
     let root = dir.path().join("dfs").display().to_string();
     let script = script_arg("resume.py");
     // First job: parts written, then SIGUSR1 through Slurm (scancel --signal) while it sleeps.
-    let mut first = Command::new("sbatch");
-    first
-        .args([
-            "--wait",
-            &format!("--output={}", dir.path().join("first.out").display()),
-        ])
-        .arg(repo().join("slurm/vesper-1node.sbatch"))
-        .args([&script, "first"])
-        .env("VESPER_DFS_ROOT", &root)
-        .env("VESPER", vesper());
-    mpi_env(&mut first);
+    let first_log = dir.path().join("first.out");
+    let first = sbatch_command(&root, &[&script, "first"], &first_log);
     let output = run_acting_when_ready(first, Duration::from_secs(240), |_| {
         let _ = Command::new("scancel")
             .args(["--batch", "--signal=USR1", "--name=vesper"])
             .status();
     });
-    let log = std::fs::read_to_string(dir.path().join("first.out")).unwrap_or_default();
+    let log = std::fs::read_to_string(&first_log).unwrap_or_default();
     assert_eq!(output.status, 3, "the drained job exits 3: {log}");
     assert!(
         log.contains("parts written") && log.contains("resume"),
         "{log}"
     );
-    let (status, log) = sbatch_wait(dir.path(), &root, &[&script, "second"], &[]);
+    let (status, log) = sbatch_wait(dir.path(), &root, &[&script, "second"]);
     let _ = status;
     assert!(
         log.contains("skipped 6") && log.contains("total 15"),
