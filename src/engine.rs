@@ -76,6 +76,12 @@ pub trait Node {
     /// result): the engine then sleeps at most `POLL_SLEEP_US_EXPECTING`, because an
     /// arriving MPI message cannot wake it early.
     fn expecting(&self) -> bool;
+    /// False while this rank's Python thread is busy with work of its own (a job):
+    /// the engine then sleeps instead of spinning, because the two threads may
+    /// share one core and the spin would steal it.
+    fn may_spin(&self) -> bool {
+        true
+    }
 }
 
 /// Runs the engine loop until the node is finished.
@@ -111,7 +117,9 @@ pub fn run(transport: &mut Transport, node: &mut dyn Node, locals: &Receiver<Loc
             sleep_us = config::POLL_SLEEP_US_MIN;
             continue;
         }
-        if now.duration_since(last_event) < Duration::from_micros(config::POLL_SPIN_US) || sending {
+        let spinning = now.duration_since(last_event) < Duration::from_micros(config::POLL_SPIN_US)
+            && node.may_spin();
+        if spinning || sending {
             // Yield rather than spin: the rank's Python thread may share this core.
             std::thread::yield_now();
             continue;

@@ -161,6 +161,15 @@ class _Writer(io.RawIOBase):
             super().close()
 
 
+def _metadata(path):
+    """A committed file's metadata: shipped with the running job for its inputs,
+    otherwise asked of the name node."""
+    path = _vesper.normalize_path(path)
+    job = getattr(_jobs._current, "job", None)
+    meta = job.inputs.get(path) if job is not None else None
+    return meta or _vesper.dfs_lookup(path)
+
+
 def open(path, mode="r", encoding=None):  # noqa: A001 - mirrors builtins.open
     """Open a DFS file: ``"r"``/``"rb"`` to read, ``"w"``/``"wb"`` to write.
 
@@ -172,16 +181,19 @@ def open(path, mode="r", encoding=None):  # noqa: A001 - mirrors builtins.open
         raise ValueError(f"invalid mode {mode!r}: use 'r', 'rb', 'w' or 'wb'")
     path = _vesper.normalize_path(path)
     text = "b" not in mode
+    job = getattr(_jobs._current, "job", None)
     if "r" in mode:
-        raw = _Reader(_vesper.dfs_lookup(path))
+        raw = _Reader(_metadata(path))
         buffered = io.BufferedReader(raw, buffer_size=1 << 20)
         return io.TextIOWrapper(buffered, encoding=encoding or "utf-8") if text else buffered
-    job = getattr(_jobs._current, "job", None)
     if job is not None and path not in job.outputs:
         raise PermissionError(f"job {job.name} may write only its declared outputs {job.outputs}, not {path}")
     if job is not None and any(p == path for p, _ in job.staged):
         raise FileExistsError(f"{path} was already written by this job")
-    _vesper.dfs_check_new(path)
+    if job is None:
+        # From the script, say at once that the path is taken. A job's outputs had
+        # no live writer when it was submitted; a clash is caught when it commits.
+        _vesper.dfs_check_new(path)
     raw = _Writer(path, job)
     buffered = io.BufferedWriter(raw, buffer_size=1 << 20)
     return io.TextIOWrapper(buffered, encoding=encoding or "utf-8") if text else buffered
@@ -215,7 +227,7 @@ def rm(path, recursive=False):
 
 def read_bytes(path):
     """The whole content of a DFS file."""
-    return _Reader(_vesper.dfs_lookup(_vesper.normalize_path(path))).readall()
+    return _Reader(_metadata(path)).readall()
 
 
 def write_bytes(path, data):
@@ -237,7 +249,7 @@ def put(local_path, path):
 
 def get(path, local_path):
     """Copy a DFS file to a local file, block by block."""
-    reader = _Reader(_vesper.dfs_lookup(_vesper.normalize_path(path)))
+    reader = _Reader(_metadata(path))
     with builtins.open(local_path, "wb") as target:
         for index in range(len(reader._blocks)):
             target.write(reader._block(index))

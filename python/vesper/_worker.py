@@ -23,12 +23,14 @@ def _function(ident, blob):
 
 
 class _JobContext:
-    __slots__ = ("name", "outputs", "staged")
+    __slots__ = ("name", "outputs", "staged", "inputs")
 
-    def __init__(self, name, outputs):
+    def __init__(self, name, outputs, input_files):
         self.name = name
         self.outputs = outputs
         self.staged = []
+        # Metadata of the committed inputs, shipped with the task: no lookup needed.
+        self.inputs = {meta["path"]: meta for meta in input_files}
 
 
 class _Prefixed(io.TextIOBase):
@@ -61,10 +63,10 @@ def _on_alarm(signum, frame):
 
 
 def _run_job(task):
-    _, job_id, attempt, name, ident, blob, arguments, inputs, outputs, timeout = task
+    _, job_id, attempt, name, ident, blob, arguments, input_files, outputs, timeout = task
     started_us = time.time_ns() // 1000
     started = time.perf_counter()
-    context = _JobContext(name, outputs)
+    context = _JobContext(name, outputs, input_files)
     stdout, stderr = sys.stdout, sys.stderr
     prefix = f"[{name}#{job_id}] "
     ok, value, error_type, message, text = False, b"", "", "", ""

@@ -515,6 +515,12 @@ impl Coordinator {
         let function = self.scheduler.spec(id).function;
         let function_bytes = self.function_bytes_for(rank, function);
         let job = self.scheduler.job(id).expect("dispatched job exists");
+        let input_files = job
+            .spec
+            .inputs
+            .iter()
+            .filter_map(|path| self.names.lookup(path).ok().cloned())
+            .collect();
         Task::Job {
             job: id,
             attempt: job.attempts,
@@ -522,7 +528,7 @@ impl Coordinator {
             function,
             function_bytes,
             arguments: job.spec.arguments.clone(),
-            inputs: job.spec.inputs.clone(),
+            input_files,
             outputs: job.spec.outputs.clone(),
             timeout_ms: job.spec.timeout_ms,
         }

@@ -73,7 +73,9 @@ pub enum Task {
         function_bytes: Vec<u8>,
         #[serde(with = "serde_bytes")]
         arguments: Vec<u8>,
-        inputs: Vec<String>,
+        /// The inputs' metadata as of dispatch (they are committed, hence final):
+        /// the job opens them without asking the name node again.
+        input_files: Vec<FileMeta>,
         outputs: Vec<String>,
         timeout_ms: Option<u64>,
     },

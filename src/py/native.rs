@@ -787,7 +787,7 @@ fn next_task(py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
             function,
             function_bytes,
             arguments,
-            inputs,
+            input_files,
             outputs,
             timeout_ms,
         } => (
@@ -798,7 +798,10 @@ fn next_task(py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
             function,
             PyBytes::new(py, &function_bytes),
             PyBytes::new(py, &arguments),
-            inputs,
+            input_files
+                .iter()
+                .map(|meta| file_dict(py, meta))
+                .collect::<PyResult<Vec<_>>>()?,
             outputs,
             timeout_ms.map(|ms| ms as f64 / 1000.0),
         )

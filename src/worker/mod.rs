@@ -16,6 +16,10 @@ pub struct WorkerNode {
     calls: HashMap<RequestId, Sender<Reply>>,
     next_call: RequestId,
     results: Vec<TaskResult>,
+    /// Tasks handed to the Python thread and not finished yet.
+    tasks_in_python: usize,
+    /// When the running job last talked to the coordinator (a call or its reply).
+    last_call: Instant,
     stopping: bool,
     parent_pid: i32,
     last_parent_check: Instant,
@@ -29,6 +33,8 @@ impl WorkerNode {
             calls: HashMap::new(),
             next_call: 1,
             results: Vec::new(),
+            tasks_in_python: 0,
+            last_call: Instant::now(),
             stopping: false,
             // SAFETY: getppid has no preconditions.
             parent_pid: unsafe { libc::getppid() },
@@ -60,10 +66,14 @@ impl Node for WorkerNode {
                 let id = self.next_call;
                 self.next_call += 1;
                 self.calls.insert(id, reply);
+                self.last_call = Instant::now();
                 transport.send(0, &Message::Request { id, body });
             }
             Local::ReadBlock(path, meta, reply) => self.data.read(transport, path, meta, reply),
-            Local::Result(result) => self.results.push(result),
+            Local::Result(result) => {
+                self.tasks_in_python = self.tasks_in_python.saturating_sub(1);
+                self.results.push(result);
+            }
             Local::RawPingPong(..) => tracing::error!("only rank 0 starts ping-pongs"),
         }
     }
@@ -75,6 +85,7 @@ impl Node for WorkerNode {
         match message {
             Message::Tasks(tasks) => {
                 for task in tasks {
+                    self.tasks_in_python += 1;
                     let _ = self.tasks.send(Some(task));
                 }
             }
@@ -82,6 +93,7 @@ impl Node for WorkerNode {
                 if let Some(reply) = self.calls.remove(&id) {
                     let _ = reply.send(body);
                 }
+                self.last_call = Instant::now();
             }
             Message::Ping(id) => transport.send(from, &Message::Pong(id)),
             Message::Grow { count } => {
@@ -129,5 +141,13 @@ impl Node for WorkerNode {
 
     fn expecting(&self) -> bool {
         !self.calls.is_empty() || self.data.expecting()
+    }
+
+    fn may_spin(&self) -> bool {
+        // A job that is talking to the coordinator (waiting for a reply, or making
+        // calls back to back) wants a hot engine; a job computing wants the core.
+        self.tasks_in_python == 0
+            || !self.calls.is_empty()
+            || self.last_call.elapsed() < Duration::from_micros(crate::config::POLL_SPIN_US)
     }
 }
