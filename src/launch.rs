@@ -174,6 +174,12 @@ fn engine_main(
         }
     };
     let share = topology::pin(transport.local_rank(), transport.local_size(), config.pin);
+    if !share.pinned && config.pin != crate::config::PinMode::None {
+        tracing::warn!(
+            "rank {} could not be pinned to its cores (no usable topology); it runs unpinned",
+            transport.rank()
+        );
+    }
     let rank = transport.rank();
     let opened = storage_root(&config).and_then(|(root, temporary)| {
         Ok((
@@ -282,6 +288,7 @@ pub fn info() -> i32 {
     );
     println!("gpus:            {}", node.gpus);
     println!("allowed cpuset:  {}", node.allowed_cpuset);
+    println!("this process:    {}", node.process_cpuset);
     println!("mpi library:     {}", transport::library_version());
     println!("mpi standard:    {}", transport::standard_version());
     match Transport::start(0) {

@@ -820,15 +820,6 @@ impl Coordinator {
             }
         }
     }
-
-    /// Whether every rank said goodbye (false after the deadline: the caller aborts).
-    pub fn clean_exit(&self) -> bool {
-        matches!(self.phase, Phase::Finished)
-    }
-
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
-    }
 }
 
 /// Rank 0's coordinator, shared by the engine thread and the script's thread. The

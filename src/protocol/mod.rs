@@ -183,7 +183,6 @@ pub enum ErrorKind {
     Job,
     MissingInput,
     MissingOutput,
-    JobsFailed,
 }
 
 /// What Python asks of the coordinator (rank 0), from the script or from a job.

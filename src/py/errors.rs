@@ -33,6 +33,5 @@ pub fn to_pyerr(kind: ErrorKind, message: String) -> PyErr {
         ErrorKind::MissingOutput => {
             Python::attach(|py| vesper_error(py, "MissingOutputError", message))
         }
-        ErrorKind::JobsFailed => Python::attach(|py| vesper_error(py, "JobsFailed", message)),
     }
 }

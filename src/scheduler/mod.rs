@@ -182,10 +182,6 @@ impl Scheduler {
         );
     }
 
-    pub fn worker_count(&self) -> usize {
-        self.workers.len()
-    }
-
     /// Accepts a job. `exists` says whether a path is committed in the DFS; with
     /// `resume`, a job whose outputs all exist is skipped.
     pub fn submit(
@@ -541,11 +537,6 @@ impl Scheduler {
     /// The payload a worker needs to run a dispatched job.
     pub fn spec(&self, id: JobId) -> &JobSpec {
         &self.job(id).expect("known job").spec
-    }
-
-    /// Jobs that are not finished (for the drain summary).
-    pub fn unfinished(&self) -> u64 {
-        self.counts[0] + self.counts[1] + self.counts[2]
     }
 }
 

@@ -32,17 +32,6 @@ pub enum TransportError {
     UnexpectedData { rank: Rank, bytes: usize },
 }
 
-/// How this process came to be part of the run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Launch {
-    /// Started by mpirun/srun (or any MPI launcher).
-    Launcher,
-    /// Started alone; spawned its workers.
-    Singleton,
-    /// Spawned by a singleton rank 0.
-    Spawned,
-}
-
 /// Something that arrived from another rank.
 pub enum Incoming {
     Control(Rank, Message),
@@ -98,9 +87,9 @@ pub struct Transport {
     /// Earlier Vesper communicators, from before workers were added: messages sent
     /// on them before the switch are still received.
     retired: Vec<SimpleCommunicator>,
-    universe: mpi::environment::Universe,
+    /// Held only to finalise MPI when the transport is dropped.
+    _universe: mpi::environment::Universe,
     threading: mpi::Threading,
-    launch: Launch,
     rank: Rank,
     size: Arc<AtomicU32>,
     local_rank: u32,
@@ -155,17 +144,13 @@ impl Transport {
         let (universe, threading) =
             mpi::initialize_with_threading(mpi::Threading::Multiple).ok_or(TransportError::Init)?;
         let world = universe.world();
-        let (comm, launch) = if let Some(parent) = world.parent() {
-            (parent.merge(MergeOrder::High), Launch::Spawned)
+        let comm = if let Some(parent) = world.parent() {
+            // Spawned by a singleton rank 0, or by `add_workers`.
+            parent.merge(MergeOrder::High)
         } else if world.size() == 1 && spawn_workers > 0 {
-            (spawn(&world, spawn_workers)?, Launch::Singleton)
+            spawn(&world, spawn_workers)?
         } else {
-            let launch = if launched_by_launcher() {
-                Launch::Launcher
-            } else {
-                Launch::Singleton
-            };
-            (world.duplicate(), launch)
+            world.duplicate()
         };
         drop(stdin);
         let node = comm.split_shared(0);
@@ -176,9 +161,8 @@ impl Transport {
             local_size: node.size() as u32,
             comm,
             retired: Vec::new(),
-            universe,
+            _universe: universe,
             threading,
-            launch,
             pending: Vec::new(),
             expected: HashMap::new(),
             partial: HashMap::new(),
@@ -222,9 +206,6 @@ impl Transport {
     pub fn local_size(&self) -> u32 {
         self.local_size
     }
-    pub fn launch(&self) -> Launch {
-        self.launch
-    }
     pub fn pool(&self) -> BufferPool {
         self.pool.clone()
     }
@@ -236,10 +217,6 @@ impl Transport {
             mpi::Threading::Multiple => "multiple",
         }
     }
-    pub fn universe_size(&self) -> Option<usize> {
-        self.universe.size()
-    }
-
     /// Sends a control message without blocking.
     pub fn send(&mut self, to: Rank, message: &Message) {
         assert_ne!(to, self.rank, "a rank never sends to itself");
