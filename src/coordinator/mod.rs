@@ -69,6 +69,8 @@ pub struct Coordinator {
     started: Instant,
     /// Wall-clock start of the run, microseconds since the Unix epoch.
     started_wall_us: u64,
+    /// This node's host name (rank 0's replicas live here).
+    host: String,
     /// Job attempts and counters, kept only when --report or --trace asks.
     recorder: Option<report::Recorder>,
 }
@@ -156,6 +158,7 @@ impl Coordinator {
             dispatch_needed: false,
             started: Instant::now(),
             started_wall_us: now_ms() * 1000,
+            host: crate::topology::hostname(),
             recorder: (config.report.is_some() || config.trace.is_some())
                 .then(report::Recorder::default),
             config,
@@ -237,7 +240,13 @@ impl Coordinator {
                 }
             }
             Request::DfsLookup(path) => match self.names.lookup(&path) {
-                Ok(meta) => Reply::File(meta.clone()),
+                Ok(meta) => {
+                    let reader = match &waiter {
+                        Waiter::Local(_) => 0,
+                        Waiter::Remote(rank, _) => *rank,
+                    };
+                    Reply::File(self.nearest_first(meta.clone(), reader))
+                }
                 Err(error) => name_error(error),
             },
             Request::DfsList(prefix) => match self.names.list(&prefix) {
@@ -434,7 +443,7 @@ impl Coordinator {
             .values()
             .map(|w| (w.rank, w.host.clone()))
             .collect();
-        ranks.push((0, crate::topology::hostname()));
+        ranks.push((0, self.host.clone()));
         for block in &meta.blocks {
             for target in
                 self.names
@@ -511,6 +520,17 @@ impl Coordinator {
         }
     }
 
+    /// `meta` with each block's replicas in the order `reader` should try them.
+    fn nearest_first(&self, meta: FileMeta, reader: Rank) -> FileMeta {
+        let host_of = |rank: Rank| -> Option<&str> {
+            if rank == 0 {
+                return Some(self.host.as_str());
+            }
+            self.workers.get(&rank).map(|w| w.host.as_str())
+        };
+        crate::namenode::nearest_first(meta, reader, &host_of)
+    }
+
     fn job_task(&mut self, rank: Rank, id: JobId) -> Task {
         let function = self.scheduler.spec(id).function;
         let function_bytes = self.function_bytes_for(rank, function);
@@ -520,6 +540,7 @@ impl Coordinator {
             .inputs
             .iter()
             .filter_map(|path| self.names.lookup(path).ok().cloned())
+            .map(|meta| self.nearest_first(meta, rank))
             .collect();
         Task::Job {
             job: id,

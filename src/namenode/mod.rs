@@ -230,6 +230,22 @@ impl NameNode {
     }
 }
 
+/// Orders each block's replicas for `reader`: its own rank first, then ranks on
+/// its host, then the rest (readers try replicas in this order).
+pub fn nearest_first<'h>(
+    mut meta: FileMeta,
+    reader: Rank,
+    host_of: &dyn Fn(Rank) -> Option<&'h str>,
+) -> FileMeta {
+    let reader_host = host_of(reader);
+    for block in &mut meta.blocks {
+        block
+            .replicas
+            .sort_by_key(|&rank| (rank != reader, host_of(rank) != reader_host));
+    }
+    meta
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +330,30 @@ mod tests {
         ];
         assert_eq!(names.choose_replicas(&block, 2, &ranks), vec![3]);
         assert_eq!(names.choose_replicas(&block, 3, &ranks), vec![3, 2]);
+    }
+
+    #[test]
+    fn readers_try_their_own_rank_then_their_host() {
+        let meta = FileMeta {
+            path: "/f".into(),
+            size: 1,
+            blocks: vec![BlockMeta {
+                id: 1,
+                len: 1,
+                crc32c: 0,
+                replicas: vec![1, 2, 3, 4],
+            }],
+            mtime_ms: 0,
+        };
+        let hosts = |rank: Rank| Some(if rank % 2 == 0 { "even" } else { "odd" });
+        assert_eq!(
+            nearest_first(meta.clone(), 3, &hosts).blocks[0].replicas,
+            vec![3, 1, 2, 4]
+        );
+        assert_eq!(
+            nearest_first(meta, 4, &hosts).blocks[0].replicas,
+            vec![4, 2, 1, 3]
+        );
     }
 
     #[test]
