@@ -181,9 +181,16 @@ fn engine_main(
         );
     }
     let rank = transport.rank();
+    let ranks = transport.size();
     let opened = storage_root(&config).and_then(|(root, temporary)| {
         Ok((
-            Arc::new(BlockStore::open(&root, rank, temporary.is_none())?),
+            Arc::new({
+                let mut store = BlockStore::open(&root, rank, temporary.is_none())?;
+                if temporary.is_none() {
+                    store.adopt(&root, ranks);
+                }
+                store
+            }),
             temporary,
         ))
     });

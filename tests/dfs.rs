@@ -180,3 +180,27 @@ fn offline_tools_work_without_mpi() {
         .assert_status(0)
         .assert_stdout_has("b'x'");
 }
+
+#[test]
+fn a_smaller_run_reads_what_a_larger_run_wrote() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("dfs").display().to_string();
+    let writer = write_script(
+        dir.path(),
+        "write.py",
+        "import vesper\n@vesper.as_job\ndef put(i, outputs):\n    with vesper.open(outputs[0], 'w') as f:\n        f.write(f'part {i} from rank {vesper.rank()}')\n\
+         for i in range(9):\n    put(i, outputs=[f'parts/{i}'])\n",
+    );
+    let reader = write_script(
+        dir.path(),
+        "read.py",
+        "import vesper\nparts = [vesper.dfs.read_bytes(p).decode() for p in vesper.dfs.ls('parts')]\n\
+         print('read', len(parts), 'ranks', sorted({p.rsplit(' ', 1)[1] for p in parts}))\n",
+    );
+    mpirun(4, &["--dfs-root", &root, &writer], 120).assert_status(0);
+    let output = mpirun(2, &["--dfs-root", &root, &reader], 120);
+    output
+        .assert_status(0)
+        .assert_stdout_has("read 9 ranks ['1', '2', '3']");
+}

@@ -49,6 +49,9 @@ impl AsRef<[u8]> for BlockBytes {
 
 pub struct BlockStore {
     dir: PathBuf,
+    /// Directories of ranks a persistent root had in an earlier, larger run and
+    /// that no rank of this run owns: this rank serves their blocks (see `adopt`).
+    adopted: Vec<PathBuf>,
     rank: Rank,
     /// Flush every block to disk before it is acknowledged (a persistent root).
     /// A temporary root dies with the run, so its blocks skip the msync.
@@ -75,6 +78,7 @@ impl BlockStore {
         fs::create_dir_all(&dir)?;
         Ok(BlockStore {
             dir,
+            adopted: Vec::new(),
             rank,
             durable,
             local_read_bytes: AtomicU64::new(0),
@@ -85,8 +89,40 @@ impl BlockStore {
         self.rank
     }
 
+    /// Takes over the block directories `rank-k` under `root` with `k >= ranks`
+    /// and `k % ranks == self.rank`: a persistent root written by a run with more
+    /// ranks stays readable by a smaller one (on the same hosts).
+    pub fn adopt(&mut self, root: &Path, ranks: u32) {
+        let Ok(entries) = fs::read_dir(root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(k) = name
+                .strip_prefix("rank-")
+                .and_then(|k| k.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if k >= ranks && k % ranks.max(1) == self.rank {
+                self.adopted.push(entry.path());
+            }
+        }
+        self.adopted.sort();
+    }
+
+    /// Where a block is: this rank's own directory, else an adopted one.
     fn path(&self, block: BlockId) -> PathBuf {
-        self.dir.join(block_file_name(block))
+        let name = block_file_name(block);
+        let own = self.dir.join(&name);
+        if self.adopted.is_empty() || own.exists() {
+            return own;
+        }
+        self.adopted
+            .iter()
+            .map(|dir| dir.join(&name))
+            .find(|p| p.exists())
+            .unwrap_or(own)
     }
 
     fn io(&self, block: BlockId) -> impl Fn(std::io::Error) -> StoreError + '_ {
@@ -108,7 +144,7 @@ impl BlockStore {
             .write(true)
             .create(true)
             .truncate(true)
-            .open(self.path(block))
+            .open(self.dir.join(block_file_name(block)))
             .map_err(self.io(block))?;
         if !bytes.is_empty() {
             file.set_len(bytes.len() as u64).map_err(self.io(block))?;
@@ -183,11 +219,10 @@ impl BlockStore {
 
     /// Every block held here (reported to the name node at start).
     pub fn held(&self) -> Vec<BlockId> {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
+        std::iter::once(&self.dir)
+            .chain(&self.adopted)
+            .filter_map(|dir| fs::read_dir(dir).ok())
+            .flat_map(|entries| entries.flatten())
             .filter_map(|entry| {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 u64::from_str_radix(name.strip_suffix(".blk")?, 16).ok()
@@ -226,6 +261,23 @@ mod tests {
         ));
         assert!(matches!(store.read(8, 0), Err(StoreError::Missing { .. })));
         assert_eq!(store.held(), vec![7]);
+    }
+
+    #[test]
+    fn a_smaller_run_adopts_the_directories_of_missing_ranks() {
+        let root = tempfile::tempdir().unwrap();
+        let big = BlockStore::open(root.path(), 3, true).unwrap();
+        let crc = big.write(9, b"from rank 3").unwrap();
+        let mut small = BlockStore::open(root.path(), 1, true).unwrap();
+        small.adopt(root.path(), 2);
+        assert_eq!(small.read(9, crc).unwrap().as_ref(), b"from rank 3");
+        assert_eq!(small.held(), vec![9]);
+        let mut other = BlockStore::open(root.path(), 0, true).unwrap();
+        other.adopt(root.path(), 2);
+        assert!(
+            other.held().is_empty(),
+            "rank 3 of a 2-rank run goes to rank 1 only"
+        );
     }
 
     #[test]
