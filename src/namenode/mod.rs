@@ -345,7 +345,13 @@ mod tests {
             }],
             mtime_ms: 0,
         };
-        let hosts = |rank: Rank| Some(if rank % 2 == 0 { "even" } else { "odd" });
+        let hosts = |rank: Rank| {
+            Some(if rank.is_multiple_of(2) {
+                "even"
+            } else {
+                "odd"
+            })
+        };
         assert_eq!(
             nearest_first(meta.clone(), 3, &hosts).blocks[0].replicas,
             vec![3, 1, 2, 4]
