@@ -163,14 +163,8 @@ pub fn block_python_signals() {
 }
 
 enum Expected {
-    Read {
-        id: RequestId,
-    },
-    Put {
-        id: RequestId,
-        block: BlockId,
-        crc32c: u32,
-    },
+    Read { id: RequestId },
+    Put { block: BlockId, crc32c: u32 },
 }
 
 struct PendingRead {
@@ -189,6 +183,8 @@ pub struct DataNode {
     expected: HashMap<Rank, Expected>,
     pool: BufferPool,
     pub bytes_served: u64,
+    /// Replicas stored here on rank 0, to report to the coordinator.
+    replicated: Vec<(BlockId, Option<String>)>,
 }
 
 impl DataNode {
@@ -201,6 +197,7 @@ impl DataNode {
             expected: HashMap::new(),
             pool,
             bytes_served: 0,
+            replicated: Vec::new(),
         }
     }
 
@@ -284,18 +281,12 @@ impl DataNode {
                 tracing::warn!("{error}; trying another replica");
                 self.try_next_replica(transport, id);
             }
-            Message::PutBlock {
-                id,
-                block,
-                len,
-                crc32c,
-            } => {
+            Message::PutBlock { block, len, crc32c } => {
                 if len == 0 {
-                    self.store_replica(transport, from, id, block, crc32c, &[]);
+                    self.store_replica(transport, block, crc32c, &[]);
                 } else {
                     transport.expect_data(from, len as usize);
-                    self.expected
-                        .insert(from, Expected::Put { id, block, crc32c });
+                    self.expected.insert(from, Expected::Put { block, crc32c });
                 }
             }
             Message::Replicate {
@@ -304,11 +295,6 @@ impl DataNode {
                 len,
                 to,
             } => self.copy_replica(transport, block, crc32c, len, to),
-            Message::PutAck { error, .. } => {
-                if let Some(error) = error {
-                    tracing::error!("{error}");
-                }
-            }
             Message::DeleteBlocks(blocks) => {
                 for block in blocks {
                     self.store.remove(block);
@@ -330,15 +316,7 @@ impl DataNode {
     ) {
         match self.store.read(block, crc32c) {
             Ok(bytes) => {
-                transport.send(
-                    to,
-                    &Message::PutBlock {
-                        id: 0,
-                        block,
-                        len,
-                        crc32c,
-                    },
-                );
+                transport.send(to, &Message::PutBlock { block, len, crc32c });
                 if len > 0 {
                     transport.send_data(to, Arc::new(bytes));
                 }
@@ -382,8 +360,8 @@ impl DataNode {
                 self.finish_read(transport, from, id, bytes);
                 None
             }
-            Some(Expected::Put { id, block, crc32c }) => {
-                self.store_replica(transport, from, id, block, crc32c, &bytes);
+            Some(Expected::Put { block, crc32c }) => {
+                self.store_replica(transport, block, crc32c, &bytes);
                 self.pool.give(bytes);
                 None
             }
@@ -419,8 +397,6 @@ impl DataNode {
     fn store_replica(
         &mut self,
         transport: &mut Transport,
-        from: Rank,
-        id: RequestId,
         block: BlockId,
         crc32c: u32,
         bytes: &[u8],
@@ -433,7 +409,17 @@ impl DataNode {
         } else {
             self.store.write(block, bytes).err().map(|e| e.to_string())
         };
-        transport.send(from, &Message::PutAck { id, error });
+        if self.rank == 0 {
+            self.replicated.push((block, error));
+        } else {
+            transport.send(0, &Message::Replicated { block, error });
+        }
+    }
+
+    /// Replicas stored on rank 0 itself since the last call (the coordinator's own
+    /// `Replicated` reports, which it cannot send to itself).
+    pub fn take_replicated(&mut self) -> Vec<(BlockId, Option<String>)> {
+        std::mem::take(&mut self.replicated)
     }
 }
 

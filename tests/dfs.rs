@@ -62,7 +62,8 @@ fn a_lost_replica_is_survived_and_reported_by_fsck() {
         60,
     )
     .assert_status(0)
-    .assert_stdout_has("replicas 2");
+    .assert_stdout_has("replicas 2")
+    .assert_stdout_has("job replicas 2");
     alone(&["dfs", "fsck", "--root", &root_arg], 30)
         .assert_status(0)
         .assert_stdout_has("0 missing, 0 corrupt");

@@ -69,6 +69,11 @@ pub struct Coordinator {
     started: Instant,
     /// Wall-clock start of the run, microseconds since the Unix epoch.
     started_wall_us: u64,
+    /// Replica copies under way: (block, target) -> the file, and the script's
+    /// commit waiting for them, if any. Recorded in the name node only when stored.
+    replicas_in_flight: HashMap<(BlockId, Rank), (String, Option<RequestId>)>,
+    /// Script commits waiting for their replicas: id -> (copies left, waiter).
+    commits_waiting: HashMap<RequestId, (usize, Waiter)>,
     /// This node's host name (rank 0's replicas live here).
     host: String,
     /// Job attempts and counters, kept only when --report or --trace asks.
@@ -159,6 +164,8 @@ impl Coordinator {
             started: Instant::now(),
             started_wall_us: now_ms() * 1000,
             host: crate::topology::hostname(),
+            replicas_in_flight: HashMap::new(),
+            commits_waiting: HashMap::new(),
             recorder: (config.report.is_some() || config.trace.is_some())
                 .then(report::Recorder::default),
             config,
@@ -270,10 +277,19 @@ impl Coordinator {
                 Ok(_) => Reply::Ok,
                 Err(error) => name_error(NameError::Path(error)),
             },
-            Request::DfsCommit(staged) => match self.commit(transport, vec![staged]) {
-                Ok(()) => Reply::Ok,
-                Err(reply) => reply,
-            },
+            Request::DfsCommit(staged) => {
+                // The script's close() returns once every replica is stored.
+                let id = self.next_parked;
+                self.next_parked += 1;
+                match self.commit(transport, vec![staged], Some(id)) {
+                    Ok(0) => Reply::Ok,
+                    Ok(copies) => {
+                        self.commits_waiting.insert(id, (copies, waiter));
+                        return;
+                    }
+                    Err(reply) => reply,
+                }
+            }
             Request::MapReduce(spec) => {
                 if self.workers.is_empty() && self.rank_count <= 1 {
                     error_reply(
@@ -402,7 +418,13 @@ impl Coordinator {
     }
 
     /// Commits staged files atomically (all or none), journals them, wakes waiters.
-    fn commit(&mut self, transport: &mut Transport, files: Vec<StagedFile>) -> Result<(), Reply> {
+    /// Returns how many replica copies were started (for `commit_id` to wait on).
+    fn commit(
+        &mut self,
+        transport: &mut Transport,
+        files: Vec<StagedFile>,
+        commit_id: Option<RequestId>,
+    ) -> Result<usize, Reply> {
         let mut seen = HashSet::new();
         for file in &files {
             let path =
@@ -417,12 +439,13 @@ impl Coordinator {
             records.push(self.names.commit(file, now).map_err(name_error)?);
         }
         self.journal(&records)?;
+        let mut copies = 0;
         for record in records {
             if let Record::Commit(meta) = record {
                 if let Some(recorder) = &mut self.recorder {
                     recorder.run.dfs_bytes_written += meta.size;
                 }
-                self.replicate(transport, &meta);
+                copies += self.replicate(transport, &meta, commit_id);
                 self.scheduler.path_committed(&meta.path);
                 self.dispatch_needed = true;
                 for waiter in self.path_waiters.remove(&meta.path).unwrap_or_default() {
@@ -430,14 +453,20 @@ impl Coordinator {
                 }
             }
         }
-        Ok(())
+        Ok(copies)
     }
 
     /// Sends further replicas of newly committed blocks to other ranks (hosts first).
-    fn replicate(&mut self, transport: &mut Transport, meta: &FileMeta) {
+    fn replicate(
+        &mut self,
+        transport: &mut Transport,
+        meta: &FileMeta,
+        commit_id: Option<RequestId>,
+    ) -> usize {
         if self.config.replication <= 1 {
-            return;
+            return 0;
         }
+        let mut copies = 0;
         let mut ranks: Vec<(Rank, String)> = self
             .workers
             .values()
@@ -464,11 +493,44 @@ impl Coordinator {
                     };
                     transport.send(holder, &message);
                 }
-                let record = Record::AddReplica(meta.path.clone(), block.id, target);
+                self.replicas_in_flight
+                    .insert((block.id, target), (meta.path.clone(), commit_id));
+                copies += 1;
+            }
+        }
+        copies
+    }
+
+    /// A replica copy ended: record it (journal first) and release a waiting commit.
+    fn on_replicated(
+        &mut self,
+        transport: &mut Transport,
+        from: Rank,
+        block: BlockId,
+        error: Option<String>,
+    ) {
+        let Some((path, commit_id)) = self.replicas_in_flight.remove(&(block, from)) else {
+            tracing::error!("rank {from} reports a replica of block {block:016x} nobody asked for");
+            return;
+        };
+        match error {
+            None => {
+                let record = Record::AddReplica(path, block, from);
                 if let Err(Reply::Error(_, message)) = self.journal(std::slice::from_ref(&record)) {
                     tracing::error!("{message}");
                 }
                 self.names.apply(record);
+            }
+            Some(error) => tracing::error!(
+                "replica of {path} on rank {from} failed: {error}; the file has fewer copies"
+            ),
+        }
+        let Some(id) = commit_id else { return };
+        if let Some((left, _)) = self.commits_waiting.get_mut(&id) {
+            *left -= 1;
+            if *left == 0 {
+                let (_, waiter) = self.commits_waiting.remove(&id).expect("present");
+                self.respond(transport, waiter, Reply::Ok);
             }
         }
     }
@@ -625,17 +687,19 @@ impl Coordinator {
             self.record(from, &result, "job", name, result.job);
         }
         let outcome = match result.outcome {
-            TaskOutcome::Success { value } => match self.commit(transport, result.files.clone()) {
-                Ok(()) => Ok(value),
-                Err(Reply::Error(_, message)) => Err(Failure {
-                    error_type: "FileExistsError".into(),
-                    message,
-                }),
-                Err(_) => Err(Failure {
-                    error_type: "OSError".into(),
-                    message: "commit failed".into(),
-                }),
-            },
+            TaskOutcome::Success { value } => {
+                match self.commit(transport, result.files.clone(), None) {
+                    Ok(_) => Ok(value),
+                    Err(Reply::Error(_, message)) => Err(Failure {
+                        error_type: "FileExistsError".into(),
+                        message,
+                    }),
+                    Err(_) => Err(Failure {
+                        error_type: "OSError".into(),
+                        message: "commit failed".into(),
+                    }),
+                }
+            }
             TaskOutcome::Failure {
                 error_type,
                 message,
@@ -928,10 +992,9 @@ impl Node for Coordinator {
                     self.respond(transport, waiter, Reply::Pong);
                 }
             }
-            Message::PutAck {
-                error: Some(error), ..
-            } => tracing::error!("{error}"),
-            Message::PutAck { error: None, .. } => {}
+            Message::Replicated { block, error } => {
+                self.on_replicated(transport, from, block, error)
+            }
             Message::Bye {
                 local_read_bytes,
                 served_bytes,
@@ -956,6 +1019,10 @@ impl Node for Coordinator {
 
     fn tick(&mut self, transport: &mut Transport, now: Instant) -> bool {
         let mut busy = false;
+        for (block, error) in self.data.take_replicated() {
+            self.on_replicated(transport, 0, block, error);
+            busy = true;
+        }
         if self.dispatch_needed {
             self.dispatch(transport);
             busy = true;
@@ -1016,6 +1083,7 @@ impl Node for Coordinator {
         self.scheduler.running() > 0
             || self.mapreduce.in_flight()
             || !self.pings.is_empty()
+            || !self.replicas_in_flight.is_empty()
             || self.data.expecting()
             || !matches!(self.phase, Phase::Running)
     }

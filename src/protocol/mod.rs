@@ -314,15 +314,15 @@ pub enum Message {
         id: RequestId,
         block: BlockId,
     },
-    /// Store a replica; answered by `PutAck`. DATA follows.
+    /// Store a replica; DATA follows. The storing rank reports `Replicated` to rank 0.
     PutBlock {
-        id: RequestId,
         block: BlockId,
         len: u64,
         crc32c: u32,
     },
-    PutAck {
-        id: RequestId,
+    /// A further replica of `block` is stored on the sender (or failed to be).
+    Replicated {
+        block: BlockId,
         error: Option<String>,
     },
     /// Header of a block payload; `len` bytes follow on DATA in chunks. The reader
