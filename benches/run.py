@@ -208,6 +208,34 @@ def bench_startup():
     return " | ".join(parts), notes
 
 
+def bench_srun_startup():
+    """Start-up under srun -n 4 on the one-node Slurm (started here if none is up)."""
+    reps = env_int("BENCH_STARTUP_REPS", 5)
+    started = False
+    env = dict(os.environ)
+    if "SLURM_CONF" not in env:
+        run([os.path.join(ROOT, "slurm", "cluster.sh"), "start"], 120, "slurm/cluster.sh start")
+        started = True
+        env["SLURM_CONF"] = os.path.join(os.environ.get("VESPER_SLURM_DIR", "/tmp/vesper-slurm"), "slurm.conf")
+    try:
+        empty = os.path.join(HERE, "empty.py")
+        srun = ["srun", "--mpi=pmix", "-n", 4]
+        mine, theirs = [], []
+        for i in range(reps + 1):  # the first round warms the page cache
+            _, wall = run([*srun, VESPER, "--quiet", empty], 60, "srun -n 4 vesper empty.py", env=env)
+            _, wall_py = run([*srun, PY, "-c", "pass"], 60, "srun -n 4 python3 -c pass", env=env)
+            if i:
+                mine.append(wall)
+                theirs.append(wall_py)
+    finally:
+        if started:
+            run([os.path.join(ROOT, "slurm", "cluster.sh"), "stop"], 120, "slurm/cluster.sh stop")
+    v, p = median(mine), median(theirs)
+    line = (f"srun-startup: vesper {num(v)} s | srun python3 -c pass {num(p)} s{ratio(v, p)} "
+            f"| target ratio <= 1.5: {verdict(v / p <= 1.5)}")
+    return line, [f"srun --mpi=pmix -n 4 on a one-node Slurm, median of {reps}"]
+
+
 def bench_idle():
     seconds = env_float("BENCH_IDLE_SECONDS", 5.0)
     notes = []
@@ -504,6 +532,7 @@ def bench_scale():
 
 BENCHES = {
     "startup": bench_startup,
+    "srun-startup": bench_srun_startup,
     "idle": bench_idle,
     "roundtrip": bench_roundtrip,
     "jobs-throughput": bench_jobs_throughput,
