@@ -58,6 +58,8 @@ pub const POLL_SLEEP_US_EXPECTING: u64 = 50;
 pub const DATA_CHUNK_BYTES: usize = 1 << 30;
 /// Largest block size accepted on the command line.
 pub const BLOCK_SIZE_BYTES_MAX: u64 = 1 << 34;
+/// Files up to this size written in one piece are kept inline by the name node.
+pub const INLINE_FILE_BYTES_MAX: usize = 4096;
 /// Largest path accepted by the DFS, in bytes.
 pub const PATH_BYTES_MAX: usize = 4096;
 /// Largest retry count a job may ask for.

@@ -23,12 +23,16 @@ class Stat:
         self.path = meta["path"]
         self.size = meta["size"]
         self.blocks = len(meta["blocks"])
-        self.replicas = min((len(b[3]) for b in meta["blocks"]), default=0)
+        # A small file kept inline lives with the name node (and its journal).
+        self.replicas = min((len(b[3]) for b in meta["blocks"]), default=1 if meta["inline"] or not meta["size"] else 0)
         self.mtime = meta["mtime"]
 
     def __repr__(self):
         return f"Stat(path={self.path!r}, size={self.size}, blocks={self.blocks}, replicas={self.replicas})"
 
+
+# Files up to this size written in one piece are kept by the name node itself.
+_INLINE_BYTES_MAX = _vesper.inline_bytes_max()
 
 # Remote block reads kept in flight when a whole file is read.
 _READ_AHEAD_BLOCKS = 8
@@ -40,6 +44,13 @@ class _Reader(io.RawIOBase):
         self._meta = meta
         self._path = meta["path"]
         self._blocks = meta["blocks"]
+        self._cached = {}
+        inline = meta.get("inline")
+        if inline:
+            # A small file's content came with its metadata: one block, already here.
+            self._blocks = [(None, len(inline), 0, [])]
+            self._cached = {0: inline}
+        self._inline = inline
         self._starts = []
         offset = 0
         for block in self._blocks:
@@ -47,7 +58,6 @@ class _Reader(io.RawIOBase):
             offset += block[1]
         self._size = offset
         self._position = 0
-        self._cached = {}
 
     def readable(self):
         return True
@@ -68,7 +78,7 @@ class _Reader(io.RawIOBase):
 
     def _block(self, index):
         # Read ahead: fetch this block and the next few together, keep only those.
-        if index not in self._cached:
+        if index not in self._cached and not self._inline:
             batch = self._blocks[index:index + _READ_AHEAD_BLOCKS]
             read = _vesper.dfs_read_blocks(self._path, batch, _READ_AHEAD_BLOCKS)
             self._cached = dict(zip(range(index, index + len(read)), read))
@@ -97,6 +107,8 @@ class _Reader(io.RawIOBase):
         """Every block from the one holding `position`, read ahead a few at a time."""
         first = next((i for i, start in enumerate(self._starts)
                       if start + self._blocks[i][1] > position), len(self._blocks))
+        if self._inline:
+            return first, [self._inline][first:]
         return first, _vesper.dfs_read_blocks(self._path, self._blocks[first:], _READ_AHEAD_BLOCKS)
 
     def readall(self):
@@ -146,14 +158,18 @@ class _Writer(io.RawIOBase):
             return
         self._done = True
         try:
-            if self._buffer:
-                self._blocks.append(_vesper.dfs_write_block(bytes(self._buffer)))
-                self._buffer = bytearray()
+            inline = b""
+            if self._buffer and not self._blocks and len(self._buffer) <= _INLINE_BYTES_MAX:
+                # A small file travels with its metadata: no block file to create.
+                inline = bytes(self._buffer)
+            elif self._buffer:
+                self._blocks.append(_vesper.dfs_write_block(self._buffer))
+            self._buffer = bytearray()
             if self._job is not None:
-                self._job.staged.append((self._path, self._blocks))
+                self._job.staged.append((self._path, self._blocks, inline))
             else:
                 try:
-                    _vesper.dfs_commit(self._path, self._blocks)
+                    _vesper.dfs_commit(self._path, self._blocks, inline)
                 except BaseException:
                     _vesper.dfs_discard([b[0] for b in self._blocks])
                     raise
@@ -188,7 +204,7 @@ def open(path, mode="r", encoding=None):  # noqa: A001 - mirrors builtins.open
         return io.TextIOWrapper(buffered, encoding=encoding or "utf-8") if text else buffered
     if job is not None and path not in job.outputs:
         raise PermissionError(f"job {job.name} may write only its declared outputs {job.outputs}, not {path}")
-    if job is not None and any(p == path for p, _ in job.staged):
+    if job is not None and any(staged[0] == path for staged in job.staged):
         raise FileExistsError(f"{path} was already written by this job")
     if job is None:
         # From the script, say at once that the path is taken. A job's outputs had

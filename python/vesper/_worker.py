@@ -82,7 +82,7 @@ def _run_job(task):
         finally:
             if timeout:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-        written = {path for path, _ in context.staged}
+        written = {staged[0] for staged in context.staged}
         missing = [path for path in outputs if path not in written]
         if missing:
             raise MissingOutputError(f"job {name} returned without writing its declared output(s) {missing}")
@@ -103,7 +103,7 @@ def _run_job(task):
         stdout.flush()
         stderr.flush()
     if not ok and context.staged:
-        _vesper.dfs_discard([block[0] for _, blocks in context.staged for block in blocks])
+        _vesper.dfs_discard([block[0] for _, blocks, _ in context.staged for block in blocks])
         files = []
     else:
         files = context.staged

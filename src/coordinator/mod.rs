@@ -100,6 +100,7 @@ fn name_error(error: NameError) -> Reply {
         NameError::Exists(_) => ErrorKind::FileExists,
         NameError::NotFound(_) => ErrorKind::FileNotFound,
         NameError::IsDirectory(_) => ErrorKind::Os,
+        NameError::Mixed(_) => ErrorKind::Value,
     };
     error_reply(kind, error.to_string())
 }

@@ -78,6 +78,7 @@ fn read_block(root: &Path, path: &str, block: &BlockMeta) -> Result<Vec<u8>, Str
 
 fn copy_out(root: &Path, names: &NameNode, path: &str, out: &mut dyn Write) -> Result<(), String> {
     let meta = names.lookup(path).map_err(|e| e.to_string())?;
+    out.write_all(&meta.inline).map_err(|e| e.to_string())?;
     for block in &meta.blocks {
         out.write_all(&read_block(root, &meta.path, block)?)
             .map_err(|e| e.to_string())?;
@@ -165,7 +166,14 @@ fn put(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let record = names
-        .commit(StagedFile { path, blocks }, now)
+        .commit(
+            StagedFile {
+                path,
+                blocks,
+                inline: Vec::new(),
+            },
+            now,
+        )
         .map_err(|e| e.to_string())?;
     journal.append(&[record]).map_err(|e| e.to_string())
 }

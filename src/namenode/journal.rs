@@ -82,6 +82,7 @@ mod tests {
             size: 0,
             blocks: vec![],
             mtime_ms: 1,
+            inline: b"small".to_vec(),
         };
         {
             let (mut journal, records) = Journal::open(root.path()).unwrap();

@@ -26,6 +26,8 @@ pub enum NameError {
     NotFound(String),
     #[error("{0} is a directory prefix with files under it: pass recursive=True to remove them")]
     IsDirectory(String),
+    #[error("{0}: a file is either inline or made of blocks, not both")]
+    Mixed(String),
 }
 
 #[derive(Default)]
@@ -53,12 +55,17 @@ impl NameNode {
         if self.files.contains_key(&path) {
             return Err(NameError::Exists(path));
         }
-        let size = staged.blocks.iter().map(|block| block.len).sum();
+        if !staged.inline.is_empty() && !staged.blocks.is_empty() {
+            return Err(NameError::Mixed(path));
+        }
+        let size =
+            staged.blocks.iter().map(|block| block.len).sum::<u64>() + staged.inline.len() as u64;
         let meta = FileMeta {
             path,
             size,
             blocks: staged.blocks,
             mtime_ms: now_ms,
+            inline: staged.inline,
         };
         let record = Record::Commit(meta);
         self.apply(record.clone());
@@ -263,6 +270,7 @@ mod tests {
                     replicas: vec![rank],
                 })
                 .collect(),
+            inline: Vec::new(),
         }
     }
 
@@ -276,6 +284,21 @@ mod tests {
             Err(NameError::Exists("/a/b".into()))
         );
         assert_eq!(names.usage(1), 15);
+    }
+
+    #[test]
+    fn small_files_are_inline_and_never_mixed_with_blocks() {
+        let mut names = NameNode::new();
+        let small = StagedFile {
+            path: "/s".into(),
+            blocks: vec![],
+            inline: b"tiny".to_vec(),
+        };
+        names.commit(small, 0).unwrap();
+        assert_eq!(names.lookup("/s").unwrap().size, 4);
+        let mut mixed = staged("/m", &[3], 1);
+        mixed.inline = b"x".to_vec();
+        assert_eq!(names.commit(mixed, 0), Err(NameError::Mixed("/m".into())));
     }
 
     #[test]
@@ -344,6 +367,7 @@ mod tests {
                 replicas: vec![1, 2, 3, 4],
             }],
             mtime_ms: 0,
+            inline: Vec::new(),
         };
         let hosts = |rank: Rank| {
             Some(if rank.is_multiple_of(2) {

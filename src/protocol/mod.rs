@@ -105,6 +105,10 @@ pub struct FileMeta {
     pub size: u64,
     pub blocks: Vec<BlockMeta>,
     pub mtime_ms: u64,
+    /// The whole content of a small file (then `blocks` is empty): kept by the name
+    /// node and its journal, so a small file costs no block file and no block read.
+    #[serde(with = "serde_bytes")]
+    pub inline: Vec<u8>,
 }
 
 /// A file written by a job, committed by the name node when the job succeeds.
@@ -112,6 +116,9 @@ pub struct FileMeta {
 pub struct StagedFile {
     pub path: String,
     pub blocks: Vec<BlockMeta>,
+    /// A small file's content (see `FileMeta::inline`).
+    #[serde(with = "serde_bytes")]
+    pub inline: Vec<u8>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -111,6 +111,11 @@ fn block_size() -> u64 {
 }
 
 #[pyfunction]
+fn inline_bytes_max() -> usize {
+    crate::config::INLINE_FILE_BYTES_MAX
+}
+
+#[pyfunction]
 fn ping(py: Python<'_>) -> PyResult<()> {
     call(py, Request::Ping, None).map(|_| ())
 }
@@ -400,6 +405,7 @@ fn file_dict<'py>(py: Python<'py>, meta: &FileMeta) -> PyResult<Bound<'py, PyDic
     dict.set_item("mtime", meta.mtime_ms as f64 / 1000.0)?;
     let blocks: Vec<BlockTuple> = meta.blocks.iter().map(block_tuple).collect();
     dict.set_item("blocks", blocks)?;
+    dict.set_item("inline", PyBytes::new(py, &meta.inline))?;
     Ok(dict)
 }
 
@@ -450,9 +456,10 @@ fn dfs_check_new(py: Python<'_>, path: &str) -> PyResult<()> {
     call(py, Request::DfsCheckNew(path.into()), None).map(|_| ())
 }
 
-fn staged(path: String, blocks: Vec<BlockTuple>) -> StagedFile {
+fn staged(path: String, blocks: Vec<BlockTuple>, inline: Vec<u8>) -> StagedFile {
     StagedFile {
         path,
+        inline,
         blocks: blocks
             .into_iter()
             .map(|(id, len, crc32c, replicas)| BlockMeta {
@@ -466,8 +473,14 @@ fn staged(path: String, blocks: Vec<BlockTuple>) -> StagedFile {
 }
 
 #[pyfunction]
-fn dfs_commit(py: Python<'_>, path: String, blocks: Vec<BlockTuple>) -> PyResult<()> {
-    call(py, Request::DfsCommit(staged(path, blocks)), None).map(|_| ())
+#[pyo3(signature = (path, blocks, inline=Vec::new()))]
+fn dfs_commit(
+    py: Python<'_>,
+    path: String,
+    blocks: Vec<BlockTuple>,
+    inline: Vec<u8>,
+) -> PyResult<()> {
+    call(py, Request::DfsCommit(staged(path, blocks, inline)), None).map(|_| ())
 }
 
 /// Writes one block to this rank's store (the first replica is the writer's).
@@ -842,7 +855,7 @@ fn task_done(
     error_type: String,
     message: String,
     traceback: String,
-    files: Vec<(String, Vec<BlockTuple>)>,
+    files: Vec<(String, Vec<BlockTuple>, Vec<u8>)>,
     started_us: u64,
     elapsed_us: u64,
 ) {
@@ -867,7 +880,7 @@ fn task_done(
         outcome,
         files: files
             .into_iter()
-            .map(|(path, blocks)| staged(path, blocks))
+            .map(|(path, blocks, inline)| staged(path, blocks, inline))
             .collect(),
         started_us,
         elapsed_us,
@@ -881,6 +894,7 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(size, module)?)?;
     module.add_function(wrap_pyfunction!(add_workers, module)?)?;
     module.add_function(wrap_pyfunction!(block_size, module)?)?;
+    module.add_function(wrap_pyfunction!(inline_bytes_max, module)?)?;
     module.add_function(wrap_pyfunction!(ping, module)?)?;
     module.add_function(wrap_pyfunction!(ping_rank, module)?)?;
     module.add_function(wrap_pyfunction!(raw_ping_pong, module)?)?;
