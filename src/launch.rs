@@ -234,6 +234,7 @@ fn engine_main(
             gpus: share.gpus,
             pid: std::process::id(),
             cpuset: share.cpuset,
+            busy: false,
         };
         let held_blocks = if config.dfs_root.is_some() {
             store.held()

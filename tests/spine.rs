@@ -16,6 +16,20 @@ assert vesper.is_scheduler() and vesper.rank() == 0
 for w in ws:
     assert w.cores >= 1 and w.memory > 0 and w.host, w
 print("workers", sorted(w.rank for w in ws))
+assert not any(w.busy for w in vesper.workers())
+@vesper.as_job
+def hold(seconds):
+    import time
+    time.sleep(seconds)
+if ws:
+    job = hold(2)
+    import time
+    deadline = time.time() + 20
+    while not any(w.busy for w in vesper.workers()) and time.time() < deadline:
+        time.sleep(0.02)
+    print("busy seen", any(w.busy for w in vesper.workers()))
+    job.wait(timeout=30)
+    print("busy after", any(w.busy for w in vesper.workers()))
 try:
     vesper.wait_for_workers(n=vesper.size() + 5, timeout=0.5)
     print("no timeout")
@@ -35,6 +49,11 @@ fn runtime_check(output: &Output, script: &str, workers: u32) {
     let ranks: Vec<String> = (1..=workers).map(|r| r.to_string()).collect();
     output.assert_stdout_has(&format!("workers [{}]", ranks.join(", ")));
     output.assert_stdout_has("timeout ok");
+    if workers > 0 {
+        output
+            .assert_stdout_has("busy seen True")
+            .assert_stdout_has("busy after False");
+    }
 }
 
 #[test]

@@ -51,10 +51,9 @@ class Worker:
 
     __slots__ = ("rank", "host", "cores", "memory", "gpus", "busy", "pid", "cpuset")
 
-    def __init__(self, info, busy=False):
-        for key in ("rank", "host", "cores", "memory", "gpus", "pid", "cpuset"):
+    def __init__(self, info):
+        for key in ("rank", "host", "cores", "memory", "gpus", "pid", "cpuset", "busy"):
             setattr(self, key, info[key])
-        self.busy = busy
 
     def __repr__(self):
         return (f"Worker(rank={self.rank}, host={self.host!r}, cores={self.cores}, "

@@ -48,6 +48,11 @@ impl Runs {
         self.runs.insert(id, run);
     }
 
+    /// Whether `rank` holds chunks.
+    pub fn busy(&self, rank: Rank) -> bool {
+        self.in_flight.get(&rank).is_some_and(|&n| n > 0)
+    }
+
     /// Whether chunks are out on workers.
     pub fn in_flight(&self) -> bool {
         self.in_flight.values().any(|&n| n > 0)

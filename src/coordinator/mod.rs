@@ -195,7 +195,16 @@ impl Coordinator {
     fn handle_request(&mut self, transport: &mut Transport, waiter: Waiter, request: Request) {
         let reply = match request {
             Request::Ping => Reply::Pong,
-            Request::Workers => Reply::Workers(self.workers.values().cloned().collect()),
+            Request::Workers => Reply::Workers(
+                self.workers
+                    .values()
+                    .map(|info| WorkerInfo {
+                        busy: self.scheduler.queued(info.rank) > 0
+                            || self.mapreduce.busy(info.rank),
+                        ..info.clone()
+                    })
+                    .collect(),
+            ),
             Request::WaitForWorkers(count) => {
                 if self.workers.len() as u32 >= count {
                     Reply::Count(self.workers.len() as u64)

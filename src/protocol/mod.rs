@@ -34,6 +34,8 @@ pub struct WorkerInfo {
     pub gpus: u32,
     pub pid: u32,
     pub cpuset: String,
+    /// Running or holding queued tasks (filled in by the coordinator when asked).
+    pub busy: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -144,6 +144,7 @@ fn worker_dict<'py>(py: Python<'py>, info: &WorkerInfo) -> PyResult<Bound<'py, P
     dict.set_item("gpus", info.gpus)?;
     dict.set_item("pid", info.pid)?;
     dict.set_item("cpuset", &info.cpuset)?;
+    dict.set_item("busy", info.busy)?;
     Ok(dict)
 }
 

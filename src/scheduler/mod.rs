@@ -171,6 +171,11 @@ impl Scheduler {
         self.job_mut(id).state = state;
     }
 
+    /// Jobs dispatched to `rank` and not finished.
+    pub fn queued(&self, rank: Rank) -> u32 {
+        self.workers.get(&rank).map_or(0, |worker| worker.queued)
+    }
+
     /// Adds a worker (or updates its resources).
     pub fn worker_joined(&mut self, rank: Rank, resources: Resources) {
         self.workers.insert(
